@@ -1,0 +1,60 @@
+"""Fields the database derives from what a channel delivered, so every write path agrees.
+
+``phone_fields`` says what a receiver phone is (plain, masked, virtual, ciphertext) and extracts the
+digits we can index — the last four digits are searchable even on ``138****1234``.
+``search_text`` and ``name_grams`` feed the substring index and the two-character name index.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from db.models import PhoneKind
+
+_MASKED = re.compile(r"^\+?[\d\s-]*\*{2,}[\d\s-]*$")
+_VIRTUAL = re.compile(r"^\+?(?:86)?\s*(1\d{10})\s*(?:-|转|＃|#|,|，)\s*(\d{1,6})$")
+_DIGITS = re.compile(r"\D")
+
+
+def normalise_query(value: str) -> str:
+    """Fold full-width characters (Chinese IME, some scanners) to half-width and trim."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def phone_fields(raw: str | None) -> tuple[str, str | None, str | None]:
+    """Return ``(kind, digits for exact lookup, last four digits)`` for a phone as delivered."""
+    value = normalise_query(raw or "")
+    if not value:
+        return PhoneKind.NONE, None, None
+    if "*" in value:
+        if _MASKED.match(value):
+            digits = _DIGITS.sub("", value.rsplit("*", 1)[-1])
+            return PhoneKind.MASKED, None, digits[-4:] if len(digits) >= 4 else None
+        return PhoneKind.CIPHER, None, None
+    virtual = _VIRTUAL.match(value)
+    if virtual:
+        main = virtual.group(1)
+        return PhoneKind.VIRTUAL, main, main[-4:]
+    digits = _DIGITS.sub("", value)
+    if len(digits) >= 7 and len(digits) >= len(value.replace(" ", "").replace("-", "")) - 2:
+        if digits.startswith("86") and len(digits) == 13:
+            digits = digits[2:]
+        return PhoneKind.PLAIN, digits, digits[-4:]
+    return PhoneKind.CIPHER, None, None
+
+
+def search_text(*parts: str | None) -> str:
+    """The text the substring index covers: names and address pieces, space-separated."""
+    return " ".join(p for p in parts if p)
+
+
+def name_grams(*names: str | None) -> set[str]:
+    """Every two-character piece of the given names (张三丰 → 张三, 三丰), for 2-character lookups."""
+    grams: set[str] = set()
+    for name in names:
+        text = (name or "").replace(" ", "")
+        if "*" in text:  # a masked name (张*) has no pieces worth finding
+            text = text.replace("*", "")
+        grams.update(text[i : i + 2] for i in range(len(text) - 1))
+    return grams

@@ -1,0 +1,260 @@
+"""The canonical order pool as SQLModel tables.
+
+One row per thing a person can point at: a channel and its shops, a customer (one identity across
+channels), an order with its lines, the parcels it ships as, and the append-only timeline that is
+also the audit log. Values are stored as the channel delivered them (raw status beside the standard
+one; masked or encrypted receiver fields as delivered) so nothing is lost in translation.
+
+Amounts are integers in fen (分); times are timezone-aware ``datetime``s stored in UTC (the UI shows
+UTC+8, the platforms' own zone, whatever the host zone is).
+Schema changes go through ``db/migrations`` — never "delete and resync": this database holds what
+no channel can give back (operators' actions, scans, address edits).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Status(StrEnum):
+    """The standard order status: one meaning of "shipped" whatever the channel called it."""
+
+    PENDING_PAYMENT = "pending_payment"  # 待付款
+    PAID = "paid"  # 已付款
+    REVIEW = "review"  # 审核中
+    HOLD = "hold"  # 异常 (held: not released to the warehouse)
+    ALLOCATING = "allocating"  # 配货中
+    SHIPPED = "shipped"  # 已出库
+    IN_TRANSIT = "in_transit"  # 运输中
+    DELIVERED = "delivered"  # 已签收
+    COMPLETED = "completed"  # 已完成
+    CANCELLED = "cancelled"  # 已取消
+
+
+#: Statuses in lifecycle order; a later one never goes back to an earlier one by itself.
+LIFECYCLE: tuple[Status, ...] = (
+    Status.PENDING_PAYMENT,
+    Status.PAID,
+    Status.REVIEW,
+    Status.ALLOCATING,
+    Status.SHIPPED,
+    Status.IN_TRANSIT,
+    Status.DELIVERED,
+    Status.COMPLETED,
+)
+#: Work not yet out of the warehouse door.
+UNSHIPPED: frozenset[Status] = frozenset(
+    {Status.PAID, Status.REVIEW, Status.HOLD, Status.ALLOCATING}
+)
+
+
+class AfterSale(StrEnum):
+    """After-sale state: its own axis, beside the order status (a delivered order can be refunding)."""
+
+    NONE = "none"
+    REFUND_REQUESTED = "refund_requested"  # 退款申请中
+    REFUNDING = "refunding"  # 退款中
+    REFUNDED = "refunded"  # 已退款
+    RETURN_REQUESTED = "return_requested"  # 退货申请中
+    RETURNING = "returning"  # 退货中
+    RETURNED = "returned"  # 已退货退款
+    EXCHANGING = "exchanging"  # 换货中
+    REJECTED = "rejected"  # 售后已拒绝
+
+
+#: After-sale states that count as a return in a customer's history.
+RETURN_STATES: frozenset[AfterSale] = frozenset(
+    {AfterSale.RETURN_REQUESTED, AfterSale.RETURNING, AfterSale.RETURNED, AfterSale.REFUNDED}
+)
+
+
+class ActorKind(StrEnum):
+    """Who made a change: every write has an author."""
+
+    OPERATOR = "operator"
+    CONNECTOR = "connector"
+    RULE = "rule"
+    CARRIER = "carrier"
+    SYSTEM = "system"
+
+
+class PhoneKind(StrEnum):
+    """What the receiver phone field holds, as the channel delivered it."""
+
+    PLAIN = "plain"
+    MASKED = "masked"  # 138****1234
+    VIRTUAL = "virtual"  # 18877771111-123 / 17012345678转1234
+    CIPHER = "cipher"  # platform ciphertext; decrypt on demand
+    NONE = "none"
+
+
+class Channel(SQLModel, table=True):
+    """A sales channel (taobao, pdd, douyin, pos ...)."""
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=64)
+
+
+class Shop(SQLModel, table=True):
+    """A shop on a channel; one team often runs several on the same platform."""
+
+    __table_args__ = (UniqueConstraint("channel", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(foreign_key="channel.code", max_length=32)
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=128)
+
+
+class Customer(SQLModel, table=True):
+    """One buyer across channels, matched on normalised phone, or name + address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=128)
+    phone_norm: str | None = Field(default=None, max_length=32, index=True)
+    match_key: str | None = Field(default=None, max_length=256, index=True)
+    city: str = Field(default="", max_length=64)
+    first_seen_at: datetime | None = None
+
+
+class Order(SQLModel, table=True):
+    """The canonical order, whatever channel it came from."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "shop_id", "channel_order_id"),
+        Index("ix_orders_status_ship_by", "status", "ship_by"),
+        Index("ix_orders_customer_paid", "customer_id", "paid_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(foreign_key="channel.code", max_length=32)
+    shop_id: int = Field(foreign_key="shop.id")
+    channel_order_id: str = Field(max_length=64, index=True)
+    order_no: str = Field(max_length=64, index=True)  # the number agents and buyers quote
+
+    status: str = Field(default=Status.PAID, max_length=24)
+    raw_status: str = Field(default="", max_length=64)
+    after_sale: str = Field(default=AfterSale.NONE, max_length=24)
+    raw_after_sale: str = Field(default="", max_length=64)
+    hold_reason: str | None = Field(default=None, max_length=256)
+
+    total_fen: int = 0
+    paid_fen: int = 0
+    post_fee_fen: int = 0
+    discount_fen: int = 0
+
+    created_at: datetime
+    paid_at: datetime | None = None
+    ship_by: datetime | None = None  # the promise to the buyer
+    modified_at: datetime | None = None  # the channel's own modified time
+    updated_at: datetime | None = None  # our last write
+
+    priority: str = Field(default="B", max_length=1)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    presale: bool = False
+    buyer_note: str = ""
+    seller_memo: str = ""
+
+    receiver_name: str = Field(default="", max_length=128, index=True)
+    receiver_phone: str = Field(default="", max_length=256)  # as delivered
+    phone_kind: str = Field(default=PhoneKind.NONE, max_length=12)
+    phone_norm: str | None = Field(default=None, max_length=32, index=True)  # digits of a plain phone
+    phone_tail4: str | None = Field(default=None, max_length=4, index=True)  # also from masked
+    province: str = Field(default="", max_length=32)
+    city: str = Field(default="", max_length=32)
+    district: str = Field(default="", max_length=32)
+    address_detail: str = Field(default="", max_length=512)
+
+    customer_id: int | None = Field(default=None, foreign_key="customer.id")
+    customer_match: str = Field(default="", max_length=32)  # why this customer: phone, name+address ...
+    search_text: str = ""  # receiver, customer and address, for the substring index
+
+
+class OrderLine(SQLModel, table=True):
+    """One SKU line of an order; combo components point at the combo SKU they came from."""
+
+    __tablename__ = "order_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    channel_line_id: str = Field(default="", max_length=64)
+    sku: str = Field(max_length=64)
+    sku_norm: str = Field(max_length=64, index=True)
+    title: str = ""
+    quantity: int = 1
+    price_fen: int = 0
+    gift: bool = False
+    combo_sku: str | None = Field(default=None, max_length=64)
+
+
+class Parcel(SQLModel, table=True):
+    """A physical parcel; one order can ship as several, from several warehouses."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    warehouse: str = Field(max_length=64)
+    carrier: str = Field(default="", max_length=32)
+    waybill_no: str | None = Field(default=None, max_length=64, index=True)
+    state: str = Field(default="pending", max_length=16)  # pending printed shipped in_transit delivered returned
+    printed_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    last_track_at: datetime | None = None
+    last_track_text: str = ""
+
+
+class ParcelLine(SQLModel, table=True):
+    """Which order lines (and how many of each) a parcel carries."""
+
+    __tablename__ = "parcel_line"
+
+    parcel_id: int = Field(foreign_key="parcel.id", primary_key=True)
+    line_id: int = Field(foreign_key="order_line.id", primary_key=True)
+    quantity: int = 1
+
+
+class TimelineEvent(SQLModel, table=True):
+    """An append-only record of one step or change: the order's history and its audit log."""
+
+    __tablename__ = "timeline_event"
+    __table_args__ = (Index("ix_timeline_order_at", "order_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id")
+    parcel_id: int | None = Field(default=None, foreign_key="parcel.id")
+    at: datetime
+    actor_kind: str = Field(max_length=16)
+    actor_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    from_value: str | None = None
+    to_value: str | None = None
+    message: str = ""
+    detail: dict | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Operator(SQLModel, table=True):
+    """A person who signs in and changes orders."""
+
+    id: str = Field(primary_key=True, max_length=64)  # login name
+    display_name: str = Field(max_length=64)
+    role: str = Field(default="cs", max_length=16)  # cs warehouse supervisor admin
+    active: bool = True
+
+
+class NameGram(SQLModel, table=True):
+    """Two-character pieces of receiver and customer names.
+
+    A trigram index cannot find a two-character name (张三) — on SQLite 3.40 it silently returns
+    nothing — and a LIKE scan of a million rows takes ~100 ms, so names get their own index.
+    Kept in step by ``Store`` in the same transaction as the order it points at.
+    """
+
+    __tablename__ = "name_gram"
+
+    gram: str = Field(primary_key=True, max_length=8)
+    order_id: int = Field(primary_key=True, foreign_key="orders.id")

@@ -1,0 +1,583 @@
+"""The Store: the one door to the order pool, with methods named by intent.
+
+Screens, the CLI and connectors ask the Store; they never hold SQL or a session. Reads return
+read models (``db.views``); every write runs in one write transaction (``BEGIN IMMEDIATE`` on
+SQLite) that rolls back unless it completes, and appends a timeline event naming its author.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db import search
+from db.engine import WRITE, is_sqlite, make_engine
+from db.fields import name_grams, normalise_query, phone_fields, search_text
+from db.migrate import upgrade
+from db.models import (
+    RETURN_STATES,
+    ActorKind,
+    Channel,
+    Customer,
+    NameGram,
+    Operator,
+    Order,
+    OrderLine,
+    Parcel,
+    ParcelLine,
+    PhoneKind,
+    Shop,
+    TimelineEvent,
+)
+from db.sanitize import clean_text
+from db.views import (
+    Actor,
+    CustomerView,
+    LineView,
+    OrderCard,
+    OrderHit,
+    OtherOrder,
+    ParcelView,
+    TimelineItem,
+)
+
+_o = Order.__table__.c
+_s = Shop.__table__.c
+_l = OrderLine.__table__.c
+_p = Parcel.__table__.c
+_pl = ParcelLine.__table__.c
+_t = TimelineEvent.__table__.c
+_c = Customer.__table__.c
+_op = Operator.__table__.c
+
+_HIT_COLUMNS = (
+    _o.id,
+    _o.order_no,
+    _o.channel,
+    _s.name,
+    _o.status,
+    _o.after_sale,
+    _o.receiver_name,
+    _o.receiver_phone,
+    _o.city,
+    _o.district,
+    _o.paid_at,
+    _o.created_at,
+    _o.total_fen,
+)
+_HITS = (
+    select(*_HIT_COLUMNS)
+    .join_from(Order.__table__, Shop.__table__, _o.shop_id == _s.id)
+    .where(_o.id.in_(bindparam("ids", expanding=True)))
+)
+_CARD = (
+    select(Order.__table__, _s.name.label("shop_name"))
+    .join_from(Order.__table__, Shop.__table__, _o.shop_id == _s.id)
+    .where(_o.id == bindparam("id"))
+)
+_LINES = select(OrderLine.__table__).where(_l.order_id == bindparam("id")).order_by(_l.id)
+_PARCELS = select(Parcel.__table__).where(_p.order_id == bindparam("id")).order_by(_p.id)
+_PARCEL_LINES = (
+    select(_pl.parcel_id, _l.sku, _pl.quantity)
+    .join_from(ParcelLine.__table__, OrderLine.__table__, _pl.line_id == _l.id)
+    .where(_l.order_id == bindparam("id"))
+    .order_by(_pl.parcel_id, _l.id)
+)
+_TIMELINE = (
+    select(TimelineEvent.__table__, _op.display_name)
+    .join_from(
+        TimelineEvent.__table__,
+        Operator.__table__,
+        (_t.actor_kind == ActorKind.OPERATOR) & (_t.actor_id == _op.id),
+        isouter=True,
+    )
+    .where(_t.order_id == bindparam("id"))
+    .order_by(_t.at, _t.id)
+)
+_CUSTOMER_ORDERS = (
+    select(_o.id, _o.order_no, _o.channel, _o.status, _o.after_sale, _o.paid_at, _o.total_fen, _o.created_at)
+    .where(_o.customer_id == bindparam("customer_id"))
+    .order_by(_o.created_at.desc())
+    .limit(200)
+)
+_BY_NO = select(_o.id).where((_o.order_no == bindparam("q")) | (_o.channel_order_id == bindparam("q")))
+
+#: How many of a customer's other orders the card lists.
+OTHER_ORDERS_SHOWN = 8
+
+
+@dataclass
+class NewLine:
+    """An order line to add."""
+
+    sku: str
+    title: str = ""
+    quantity: int = 1
+    price_fen: int = 0
+    gift: bool = False
+    combo_sku: str | None = None
+    channel_line_id: str = ""
+
+
+@dataclass
+class NewOrder:
+    """A canonical order to add: what a connector, an import or a test hands the Store."""
+
+    channel: str
+    shop_code: str
+    channel_order_id: str
+    created_at: datetime
+    order_no: str = ""
+    status: str = "paid"
+    raw_status: str = ""
+    after_sale: str = "none"
+    raw_after_sale: str = ""
+    hold_reason: str | None = None
+    total_fen: int = 0
+    paid_fen: int = 0
+    post_fee_fen: int = 0
+    discount_fen: int = 0
+    paid_at: datetime | None = None
+    ship_by: datetime | None = None
+    modified_at: datetime | None = None
+    priority: str = "B"
+    tags: list[str] = field(default_factory=list)
+    presale: bool = False
+    buyer_note: str = ""
+    seller_memo: str = ""
+    receiver_name: str = ""
+    receiver_phone: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    address_detail: str = ""
+    lines: list[NewLine] = field(default_factory=list)
+
+
+class OrderNotFound(LookupError):
+    """No order with that id or number."""
+
+
+class Store:
+    """Async facade over the order pool. Create with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**WRITE)
+        self.dialect = engine.dialect.name
+        self.url = engine.url
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url_or_path: str | Path, *, synchronous: str = "FULL") -> Store:
+        """Open (creating and migrating as needed) the database at a path or URL."""
+        engine = make_engine(url_or_path, synchronous=synchronous)
+        await upgrade(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: commits when the block ends, rolls back if it raises."""
+        async with self._writer.begin() as conn:
+            yield conn
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (SQLite); harmless elsewhere."""
+        if is_sqlite(self.engine):
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def find_orders(self, query: str, *, limit: int = search.LIMIT) -> list[OrderHit]:
+        """Orders matching what an agent typed: exact ids first, then phone, name, address."""
+        probes = search.probes(query, dialect=self.dialect)
+        if not probes:
+            return []
+        ranked: dict[int, tuple[int, str]] = {}
+        async with self.engine.connect() as conn:
+            for probe in probes:
+                if len(ranked) >= limit and probe.rank > min(r for r, _ in ranked.values()):
+                    break
+                rows = await conn.execute(probe.statement, probe.params)
+                for (order_id,) in rows:
+                    if order_id not in ranked:
+                        ranked[order_id] = (probe.rank, probe.kind)
+            if not ranked:
+                return []
+            ids = sorted(ranked, key=lambda i: (ranked[i][0], -i))[:limit]
+            rows = (await conn.execute(_HITS, {"ids": ids})).all()
+        by_id = {row.id: row for row in rows}
+        return [_hit(by_id[i], ranked[i][1]) for i in ids if i in by_id]
+
+    async def order_id_by_no(self, order_no: str) -> int | None:
+        """The id of the order with this number or channel order id."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(_BY_NO, {"q": order_no.strip()})).scalar()
+
+    async def order_card(self, order_id: int, *, now: datetime | None = None) -> OrderCard | None:
+        """Everything the lifecycle card shows, read in one snapshot; None if there is no such order."""
+        now = now or datetime.now(UTC)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_CARD, {"id": order_id})).first()
+            if row is None:
+                return None
+            lines = (await conn.execute(_LINES, {"id": order_id})).all()
+            parcels = (await conn.execute(_PARCELS, {"id": order_id})).all()
+            parcel_lines = (await conn.execute(_PARCEL_LINES, {"id": order_id})).all()
+            events = (await conn.execute(_TIMELINE, {"id": order_id})).all()
+            others = []
+            if row.customer_id is not None:
+                others = (await conn.execute(_CUSTOMER_ORDERS, {"customer_id": row.customer_id})).all()
+                customer = (
+                    await conn.execute(select(_c.name).where(_c.id == row.customer_id))
+                ).scalar()
+        carried: dict[int, list[tuple[str, int]]] = {}
+        for parcel_id, sku, qty in parcel_lines:
+            carried.setdefault(parcel_id, []).append((sku, qty))
+        return OrderCard(
+            id=row.id,
+            order_no=row.order_no,
+            channel=row.channel,
+            channel_order_id=row.channel_order_id,
+            shop_name=row.shop_name,
+            status=row.status,
+            raw_status=row.raw_status,
+            after_sale=row.after_sale,
+            raw_after_sale=row.raw_after_sale,
+            hold_reason=row.hold_reason,
+            total_fen=row.total_fen,
+            paid_fen=row.paid_fen,
+            post_fee_fen=row.post_fee_fen,
+            discount_fen=row.discount_fen,
+            created_at=row.created_at,
+            paid_at=row.paid_at,
+            ship_by=row.ship_by,
+            priority=row.priority,
+            tags=tuple(row.tags or ()),
+            presale=row.presale,
+            buyer_note=row.buyer_note,
+            seller_memo=row.seller_memo,
+            receiver_name=row.receiver_name,
+            receiver_phone=row.receiver_phone,
+            phone_kind=row.phone_kind,
+            province=row.province,
+            city=row.city,
+            district=row.district,
+            address_detail=row.address_detail,
+            lines=tuple(
+                LineView(l.id, l.sku, l.title, l.quantity, l.price_fen, l.gift, l.combo_sku)
+                for l in lines
+            ),
+            parcels=tuple(
+                ParcelView(
+                    p.id,
+                    p.warehouse,
+                    p.carrier,
+                    p.waybill_no,
+                    p.state,
+                    p.printed_at,
+                    p.shipped_at,
+                    p.delivered_at,
+                    p.last_track_at,
+                    p.last_track_text,
+                    tuple(carried.get(p.id, ())),
+                )
+                for p in parcels
+            ),
+            timeline=tuple(
+                TimelineItem(
+                    e.at,
+                    e.actor_kind,
+                    e.actor_id,
+                    e.display_name or e.actor_id,
+                    e.kind,
+                    e.from_value,
+                    e.to_value,
+                    e.message,
+                )
+                for e in events
+            ),
+            customer=(
+                _customer_view(row, customer or row.receiver_name, others, now)
+                if row.customer_id is not None
+                else None
+            ),
+        )
+
+    async def operators(self) -> list[Operator]:
+        """Every operator, active first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(Operator.__table__).order_by(_op.active.desc(), _op.id))).all()
+        return [Operator(**row._mapping) for row in rows]
+
+    async def count_orders(self) -> int:
+        """How many orders the pool holds."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(Order.__table__))).scalar_one()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def ensure_operator(self, login: str, display_name: str | None = None, role: str = "cs") -> None:
+        """Make sure an operator row exists for a login (first sign-in creates it)."""
+        async with self.write() as conn:
+            exists = (await conn.execute(select(_op.id).where(_op.id == login))).scalar()
+            if exists is None:
+                await conn.execute(
+                    insert(Operator.__table__).values(
+                        id=login, display_name=clean_text(display_name or login), role=role, active=True
+                    )
+                )
+
+    async def ensure_shop(self, conn: AsyncConnection, channel: str, shop_code: str, shop_name: str = "") -> int:
+        """The id of a shop, creating the channel and shop rows on first sight."""
+        shop_id = (
+            await conn.execute(select(_s.id).where(_s.channel == channel, _s.code == shop_code))
+        ).scalar()
+        if shop_id is not None:
+            return shop_id
+        ch = Channel.__table__.c
+        if (await conn.execute(select(ch.code).where(ch.code == channel))).scalar() is None:
+            await conn.execute(insert(Channel.__table__).values(code=channel, name=channel))
+        result = await conn.execute(
+            insert(Shop.__table__).values(channel=channel, code=shop_code, name=shop_name or shop_code)
+        )
+        return result.inserted_primary_key[0]
+
+    async def add_order(self, new: NewOrder, *, actor: Actor, at: datetime | None = None) -> int:
+        """Add one order with its lines, match its customer, and record who added it."""
+        at = at or datetime.now(UTC)
+        async with self.write() as conn:
+            shop_id = await self.ensure_shop(conn, new.channel, new.shop_code)
+            values = _order_values(new)
+            customer_id, reason = await _match_customer(conn, values, at)
+            values.update(shop_id=shop_id, customer_id=customer_id, customer_match=reason, updated_at=at)
+            order_id = (await conn.execute(insert(Order.__table__).values(**values))).inserted_primary_key[0]
+            if new.lines:
+                await conn.execute(
+                    insert(OrderLine.__table__),
+                    [
+                        {
+                            "order_id": order_id,
+                            "channel_line_id": line.channel_line_id,
+                            "sku": clean_text(line.sku),
+                            "sku_norm": normalise_sku(line.sku),
+                            "title": clean_text(line.title),
+                            "quantity": line.quantity,
+                            "price_fen": line.price_fen,
+                            "gift": line.gift,
+                            "combo_sku": line.combo_sku,
+                        }
+                        for line in new.lines
+                    ],
+                )
+            await _write_grams(conn, order_id, values["receiver_name"])
+            await append_event(
+                conn, order_id, actor, "created", to_value=values["status"], at=at,
+                message=f"{new.channel} {values['order_no']}",
+            )
+            return order_id
+
+    async def set_seller_memo(self, order_id: int, memo: str, *, actor: Actor) -> None:
+        """Replace the seller memo, recording old → new on the timeline."""
+        memo = clean_text(memo, multiline=True)
+        async with self.write() as conn:
+            old = (await conn.execute(select(_o.seller_memo).where(_o.id == order_id))).first()
+            if old is None:
+                raise OrderNotFound(order_id)
+            if old[0] == memo:
+                return
+            now = datetime.now(UTC)
+            await conn.execute(update(Order.__table__).where(_o.id == order_id).values(seller_memo=memo, updated_at=now))
+            await append_event(conn, order_id, actor, "memo", from_value=old[0], to_value=memo, at=now)
+
+    async def bulk_load(self, tables: dict[str, Sequence[dict]]) -> None:
+        """Insert prepared rows into several tables in one write transaction (demo and imports).
+
+        Rows must already carry their ids and derived fields (see ``db.fields``); this is the fast
+        path (SQLAlchemy Core executemany), used where thousands of rows arrive at once.
+        """
+        order = ["channel", "shop", "customer", "operator", "orders", "order_line", "parcel",
+                 "parcel_line", "timeline_event", "name_gram"]
+        by_name = {t.name: t for t in _TABLES}
+        async with self.write() as conn:
+            for name in order:
+                rows = tables.get(name)
+                if rows:
+                    await conn.execute(insert(by_name[name]), list(rows))
+
+
+_TABLES = [
+    Channel.__table__, Shop.__table__, Customer.__table__, Operator.__table__, Order.__table__,
+    OrderLine.__table__, Parcel.__table__, ParcelLine.__table__, TimelineEvent.__table__,
+    NameGram.__table__,
+]
+
+
+def normalise_sku(sku: str) -> str:
+    """SKU codes as warehouses compare them: no spaces, upper case, full-width folded."""
+    return normalise_query(sku).replace(" ", "").upper()
+
+
+def _order_values(new: NewOrder) -> dict:
+    """Column values for a new order: text cleaned, phone and search fields derived."""
+    name = clean_text(new.receiver_name)
+    phone = clean_text(new.receiver_phone)
+    kind, norm, tail4 = phone_fields(phone)
+    province, city, district = clean_text(new.province), clean_text(new.city), clean_text(new.district)
+    detail = clean_text(new.address_detail)
+    return {
+        "channel": new.channel,
+        "channel_order_id": clean_text(new.channel_order_id),
+        "order_no": clean_text(new.order_no or new.channel_order_id),
+        "status": new.status,
+        "raw_status": clean_text(new.raw_status),
+        "after_sale": new.after_sale,
+        "raw_after_sale": clean_text(new.raw_after_sale),
+        "hold_reason": clean_text(new.hold_reason) or None,
+        "total_fen": new.total_fen,
+        "paid_fen": new.paid_fen,
+        "post_fee_fen": new.post_fee_fen,
+        "discount_fen": new.discount_fen,
+        "created_at": new.created_at,
+        "paid_at": new.paid_at,
+        "ship_by": new.ship_by,
+        "modified_at": new.modified_at,
+        "priority": new.priority,
+        "tags": [clean_text(t) for t in new.tags],
+        "presale": new.presale,
+        "buyer_note": clean_text(new.buyer_note, multiline=True),
+        "seller_memo": clean_text(new.seller_memo, multiline=True),
+        "receiver_name": name,
+        "receiver_phone": phone,
+        "phone_kind": kind,
+        "phone_norm": norm if kind in (PhoneKind.PLAIN, PhoneKind.VIRTUAL) else None,
+        "phone_tail4": tail4,
+        "province": province,
+        "city": city,
+        "district": district,
+        "address_detail": detail,
+        "search_text": search_text(name, province, city, district, detail),
+    }
+
+
+def customer_match_key(name: str, province: str, city: str, district: str, detail: str) -> str | None:
+    """The key that ties orders without a plain phone to one customer: name + full address."""
+    if not name or "*" in name or not detail:
+        return None
+    squeeze = "".join((province + city + district + detail).split())
+    return f"{name}|{squeeze}"
+
+
+async def _match_customer(conn: AsyncConnection, values: dict, at: datetime) -> tuple[int, str]:
+    """Find the customer an order belongs to, or create one; return (id, why)."""
+    key = customer_match_key(
+        values["receiver_name"], values["province"], values["city"], values["district"], values["address_detail"]
+    )
+    if values["phone_kind"] == PhoneKind.PLAIN and values["phone_norm"]:
+        found = (await conn.execute(select(_c.id).where(_c.phone_norm == values["phone_norm"]))).scalar()
+        if found is not None:
+            return found, "phone"
+    if key:
+        found = (await conn.execute(select(_c.id).where(_c.match_key == key))).scalar()
+        if found is not None:
+            return found, "name+address"
+    result = await conn.execute(
+        insert(Customer.__table__).values(
+            name=values["receiver_name"],
+            phone_norm=values["phone_norm"] if values["phone_kind"] == PhoneKind.PLAIN else None,
+            match_key=key,
+            city=values["city"],
+            first_seen_at=at,
+        )
+    )
+    return result.inserted_primary_key[0], "new"
+
+
+async def _write_grams(conn: AsyncConnection, order_id: int, *names: str) -> None:
+    await conn.execute(delete(NameGram.__table__).where(NameGram.__table__.c.order_id == order_id))
+    grams = name_grams(*names)
+    if grams:
+        await conn.execute(insert(NameGram.__table__), [{"gram": g, "order_id": order_id} for g in grams])
+
+
+async def append_event(
+    conn: AsyncConnection,
+    order_id: int,
+    actor: Actor,
+    kind: str,
+    *,
+    at: datetime,
+    from_value: str | None = None,
+    to_value: str | None = None,
+    message: str = "",
+    detail: dict | None = None,
+    parcel_id: int | None = None,
+) -> None:
+    """Append one timeline event inside the caller's write transaction."""
+    await conn.execute(
+        insert(TimelineEvent.__table__).values(
+            order_id=order_id,
+            parcel_id=parcel_id,
+            at=at,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            kind=kind,
+            from_value=from_value,
+            to_value=to_value,
+            message=message,
+            detail=detail,
+        )
+    )
+
+
+def _hit(row, matched_by: str) -> OrderHit:  # noqa: ANN001
+    return OrderHit(
+        id=row.id,
+        order_no=row.order_no,
+        channel=row.channel,
+        shop_name=row.name,
+        status=row.status,
+        after_sale=row.after_sale,
+        receiver_name=row.receiver_name,
+        receiver_phone=row.receiver_phone,
+        city=row.city,
+        district=row.district,
+        paid_at=row.paid_at,
+        created_at=row.created_at,
+        total_fen=row.total_fen,
+        matched_by=matched_by,
+    )
+
+
+def _customer_view(row, name: str, orders: Iterable, now: datetime) -> CustomerView:  # noqa: ANN001
+    orders = list(orders)
+    returns = [o for o in orders if o.after_sale in RETURN_STATES]
+    recent = now - timedelta(days=30)
+    returns_30d = sum(1 for o in returns if (o.paid_at or o.created_at) >= recent)
+    others = tuple(
+        OtherOrder(o.id, o.order_no, o.channel, o.status, o.after_sale, o.paid_at, o.total_fen)
+        for o in orders
+        if o.id != row.id
+    )[:OTHER_ORDERS_SHOWN]
+    return CustomerView(
+        id=row.customer_id,
+        name=name,
+        match_reason=row.customer_match,
+        order_count=len(orders),
+        return_count=len(returns),
+        returns_30d=returns_30d,
+        channels=tuple(sorted({o.channel for o in orders})),
+        others=others,
+    )
