@@ -15,6 +15,8 @@ from db.models import PhoneKind
 _MASKED = re.compile(r"^\+?[\d\s-]*\*{2,}[\d\s-]*$")
 _VIRTUAL = re.compile(r"^\+?(?:86)?\s*(1\d{10})\s*(?:-|转|＃|#|,|，)\s*(\d{1,6})$")
 _DIGITS = re.compile(r"\D")
+# A masked number with a virtual extension (188****1111-123): the last four are before the extension.
+_MASKED_EXTENSION = re.compile(r"^(.*\*[\d\s-]*\d{4})\s*(?:-|转|＃|#|,|，)\s*\d{1,6}$")
 
 
 def normalise_query(value: str) -> str:
@@ -28,6 +30,9 @@ def phone_fields(raw: str | None) -> tuple[str, str | None, str | None]:
     if not value:
         return PhoneKind.NONE, None, None
     if "*" in value:
+        extension = _MASKED_EXTENSION.match(value)
+        if extension:
+            value = extension.group(1)
         if _MASKED.match(value):
             digits = _DIGITS.sub("", value.rsplit("*", 1)[-1])
             return PhoneKind.MASKED, None, digits[-4:] if len(digits) >= 4 else None
@@ -38,10 +43,17 @@ def phone_fields(raw: str | None) -> tuple[str, str | None, str | None]:
         return PhoneKind.VIRTUAL, main, main[-4:]
     digits = _DIGITS.sub("", value)
     if len(digits) >= 7 and len(digits) >= len(value.replace(" ", "").replace("-", "")) - 2:
-        if digits.startswith("86") and len(digits) == 13:
-            digits = digits[2:]
+        digits = strip_country_code(digits)
         return PhoneKind.PLAIN, digits, digits[-4:]
     return PhoneKind.CIPHER, None, None
+
+
+def strip_country_code(digits: str) -> str:
+    """A Chinese mobile without its country code (86 / 0086), so +86 138… and 138… are one number."""
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11 and digits[len(prefix)] == "1":
+            return digits[len(prefix) :]
+    return digits
 
 
 def search_text(*parts: str | None) -> str:

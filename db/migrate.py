@@ -39,11 +39,31 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_run_upgrade, revision)
 
 
-def _run_upgrade(sync_conn, revision: str) -> None:  # noqa: ANN001
-    from alembic import command
+async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
+    """Take the schema back to ``revision`` (default: an empty database) in one write transaction.
+
+    For tests and for backing out a release; the app itself only ever upgrades.
+    """
+    async with engine.execution_options(**WRITE).begin() as conn:
+        await conn.run_sync(_run_downgrade, revision)
+
+
+def _config(sync_conn):  # noqa: ANN001, ANN202
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = sync_conn
-    command.upgrade(config, revision)
+    return config
+
+
+def _run_upgrade(sync_conn, revision: str) -> None:  # noqa: ANN001
+    from alembic import command
+
+    command.upgrade(_config(sync_conn), revision)
+
+
+def _run_downgrade(sync_conn, revision: str) -> None:  # noqa: ANN001
+    from alembic import command
+
+    command.downgrade(_config(sync_conn), revision)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.sql import Select
 
-from db.fields import normalise_query
+from db.fields import normalise_query, strip_country_code
 from db.models import NameGram, Order, Parcel
 
 _ID_LIKE = re.compile(r"^[0-9A-Za-z_\-]+$")
@@ -87,8 +87,8 @@ _SURNAME = (
 _FTS_SQLITE = text(
     "SELECT rowid FROM order_fts WHERE order_fts MATCH :q ORDER BY rowid DESC LIMIT :limit"
 )
-_TRGM_PG = text(
-    "SELECT id FROM orders WHERE search_text LIKE :q ESCAPE '\\' ORDER BY id DESC LIMIT :limit"
+_TRGM_PG = text(  # ILIKE: case-insensitive like SQLite's trigram tokenizer; pg_trgm indexes both
+    "SELECT id FROM orders WHERE search_text ILIKE :q ESCAPE '\\' ORDER BY id DESC LIMIT :limit"
 )
 
 
@@ -99,6 +99,8 @@ def probes(query: str, *, dialect: str) -> list[Probe]:
         return []
     found: list[Probe] = []
     compact = _PHONE_SEPARATORS.sub("", q)
+    # The digits of a phone as typed (138 1234 5678, +86 138…, 0571-88886666), as stored in phone_norm.
+    phone = strip_country_code(compact) if compact.isdigit() and len(compact) >= 7 else None
     if compact.isdigit() and len(compact) in (11, 13) and q != compact:
         q = compact  # a phone typed with spaces or dashes: 138 1234 5678
     if _ID_LIKE.match(q):
@@ -107,10 +109,8 @@ def probes(query: str, *, dialect: str) -> list[Probe]:
         for value in ids:
             found.append(Probe("order_no", 0, _EXACT_NO, {"q": value}))
             found.append(Probe("waybill", 0, _EXACT_WAYBILL, {"q": value}))
-        if q.isdigit() and len(q) == 11 and q.startswith("1"):
-            found.append(Probe("phone", 1, _PHONE, {"q": q}))
-        elif q.isdigit() and len(q) >= 7:
-            found.append(Probe("phone", 1, _PHONE, {"q": q}))
+        if phone:
+            found.append(Probe("phone", 1, _PHONE, {"q": phone}))
         if len(q) >= 3:
             for value in ids:
                 bounds = {"lo": value, "hi": _next_prefix(value)}
@@ -121,6 +121,8 @@ def probes(query: str, *, dialect: str) -> list[Probe]:
             found.append(Probe("phone_tail4", 3, _TAIL4, {"q": q}))
         if q.isdigit():
             return found
+    elif phone:  # (0571) 8888 6666: a phone, not a name or an address
+        return [Probe("phone", 1, _PHONE, {"q": phone})]
     if len(q) == 1:
         found.append(Probe("name", 4, _SURNAME, {"lo": q, "hi": _next_prefix(q)}))
     elif len(q) == 2:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import search
@@ -208,7 +208,9 @@ class Store:
         ranked: dict[int, tuple[int, str]] = {}
         async with self.engine.connect() as conn:
             for probe in probes:
-                if len(ranked) >= limit and probe.rank > min(r for r, _ in ranked.values()):
+                # Stop once ``limit`` hits outrank this probe: nothing it finds could be shown.
+                # (Not "rank above the best hit": a same-rank probe may still bring newer orders.)
+                if sum(1 for r, _ in ranked.values() if r < probe.rank) >= limit:
                     break
                 rows = await conn.execute(probe.statement, probe.params)
                 for (order_id,) in rows:
@@ -316,6 +318,12 @@ class Store:
             ),
         )
 
+    async def operator_name(self, login: str) -> str:
+        """The display name of an operator (the login itself when unknown)."""
+        async with self.engine.connect() as conn:
+            name = (await conn.execute(select(_op.display_name).where(_op.id == login))).scalar()
+        return name or login
+
     async def operators(self) -> list[Operator]:
         """Every operator, active first."""
         async with self.engine.connect() as conn:
@@ -331,6 +339,9 @@ class Store:
 
     async def ensure_operator(self, login: str, display_name: str | None = None, role: str = "cs") -> None:
         """Make sure an operator row exists for a login (first sign-in creates it)."""
+        async with self.engine.connect() as conn:  # the common case needs no write lock
+            if (await conn.execute(select(_op.id).where(_op.id == login))).scalar() is not None:
+                return
         async with self.write() as conn:
             exists = (await conn.execute(select(_op.id).where(_op.id == login))).scalar()
             if exists is None:
@@ -342,6 +353,7 @@ class Store:
 
     async def ensure_shop(self, conn: AsyncConnection, channel: str, shop_code: str, shop_name: str = "") -> int:
         """The id of a shop, creating the channel and shop rows on first sight."""
+        channel, shop_code, shop_name = clean_text(channel), clean_text(shop_code), clean_text(shop_name)
         shop_id = (
             await conn.execute(select(_s.id).where(_s.channel == channel, _s.code == shop_code))
         ).scalar()
@@ -370,14 +382,14 @@ class Store:
                     [
                         {
                             "order_id": order_id,
-                            "channel_line_id": line.channel_line_id,
+                            "channel_line_id": clean_text(line.channel_line_id),
                             "sku": clean_text(line.sku),
-                            "sku_norm": normalise_sku(line.sku),
+                            "sku_norm": normalise_sku(clean_text(line.sku)),
                             "title": clean_text(line.title),
                             "quantity": line.quantity,
                             "price_fen": line.price_fen,
                             "gift": line.gift,
-                            "combo_sku": line.combo_sku,
+                            "combo_sku": clean_text(line.combo_sku) or None,
                         }
                         for line in new.lines
                     ],
@@ -385,7 +397,7 @@ class Store:
             await _write_grams(conn, order_id, values["receiver_name"])
             await append_event(
                 conn, order_id, actor, "created", to_value=values["status"], at=at,
-                message=f"{new.channel} {values['order_no']}",
+                message=f"{values['channel']} {values['order_no']}",
             )
             return order_id
 
@@ -416,6 +428,8 @@ class Store:
                 rows = tables.get(name)
                 if rows:
                     await conn.execute(insert(by_name[name]), list(rows))
+                    if self.dialect == "postgresql":
+                        await _advance_sequence(conn, by_name[name])
 
 
 _TABLES = [
@@ -423,6 +437,24 @@ _TABLES = [
     OrderLine.__table__, Parcel.__table__, ParcelLine.__table__, TimelineEvent.__table__,
     NameGram.__table__,
 ]
+
+
+async def _advance_sequence(conn: AsyncConnection, table) -> None:  # noqa: ANN001
+    """After rows arrived with their own ids, move PostgreSQL's id sequence past them.
+
+    Otherwise the next ordinary insert (add_order, ensure_shop ...) draws an id that is taken.
+    SQLite's rowid allocation already starts after the largest id.
+    """
+    id_column = table.c.get("id")
+    if id_column is None or not id_column.primary_key or id_column.type.python_type is not int:
+        return
+    await conn.execute(
+        text(
+            "SELECT setval(pg_get_serial_sequence(:table, 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) "
+            f'FROM "{table.name}"'
+        ),
+        {"table": table.name},
+    )
 
 
 def normalise_sku(sku: str) -> str:
@@ -438,7 +470,7 @@ def _order_values(new: NewOrder) -> dict:
     province, city, district = clean_text(new.province), clean_text(new.city), clean_text(new.district)
     detail = clean_text(new.address_detail)
     return {
-        "channel": new.channel,
+        "channel": clean_text(new.channel),
         "channel_order_id": clean_text(new.channel_order_id),
         "order_no": clean_text(new.order_no or new.channel_order_id),
         "status": new.status,

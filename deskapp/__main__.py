@@ -1,0 +1,255 @@
+"""The ``deskapp`` command: the app, the demo, and lookups for scripts and remote support.
+
+    deskapp [--db PATH] [--operator NAME] [--lang zh|en]     open the app on the lookup screen
+    deskapp demo [--db PATH] [--orders N] [--seed N] [--no-ui] [--rebuild]
+    deskapp lookup QUERY [--db PATH] [--json]
+    deskapp show ORDER_NO [--db PATH] [--json]
+
+Everything runs in one event loop (the Store's connections belong to it). Errors are logged to a
+file and reported as one plain line; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from deskapp.settings import Settings
+
+log = logging.getLogger("deskapp")
+
+
+def make_app(store, settings: Settings, *, operator_name: str | None = None,  # noqa: ANN001
+             clock: Callable[[], datetime] | None = None):  # noqa: ANN201
+    """Build the app around an opened Store: used by the CLI and by the tests alike."""
+    from deskapp.app import DeskApp
+
+    return DeskApp(store, settings, operator_name=operator_name, clock=clock)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database file or URL (postgresql+asyncpg://…)")
+    common.add_argument("--operator", help="who is working (default: the login name)")
+    common.add_argument("--lang", choices=["zh", "en"], help="interface language (default zh)")
+    parser = argparse.ArgumentParser(prog="deskapp", parents=[common], description="deskapp 订单台")
+    sub = parser.add_subparsers(dest="command")
+    demo = sub.add_parser("demo", parents=[common], help="build a demo database and open the app on it")
+    demo.add_argument("--orders", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--no-ui", action="store_true", help="build only, do not open the app")
+    demo.add_argument("--rebuild", action="store_true", help="replace an existing demo database")
+    lookup = sub.add_parser("lookup", parents=[common], help="print the orders matching a query")
+    lookup.add_argument("query")
+    lookup.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", parents=[common], help="print one order's card")
+    show.add_argument("order_no")
+    show.add_argument("--json", action="store_true")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if args.db:
+        settings.db = args.db
+    if args.operator:
+        settings.operator = args.operator
+    if args.lang:
+        settings.language = args.lang
+    return settings
+
+
+def _setup_logging(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+async def _open_store(db: str):  # noqa: ANN202
+    from db.store import Store
+
+    return await Store.open(db)
+
+
+async def run_app(settings: Settings, *, store=None) -> int:  # noqa: ANN001
+    """Open the store and run the app until the agent quits."""
+    store = store or await _open_store(settings.db)
+    try:
+        await store.ensure_operator(settings.operator)
+        app = make_app(store, settings, operator_name=await store.operator_name(settings.operator))
+        await app.run_async()
+        return app.return_code or 0
+    finally:
+        await store.close()
+
+
+async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Build (or reuse) the demo database, then open the app on it unless --no-ui."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from db.store import Store
+    from deskapp.services.demo import build_demo
+    from widgets.i18n import tr
+
+    if not args.db:
+        settings.db = str(Path(settings.db).with_name("demo.db"))
+    path = Path(settings.db)
+    console = Console(stderr=True, highlight=False)
+    if "://" not in settings.db and args.rebuild:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    store = await Store.open(settings.db, synchronous="OFF")  # a throwaway build: speed over durability
+    existing = await store.count_orders()
+    if existing:
+        await store.close()
+        console.print(tr("cli.demo.exists", n=existing, path=settings.db), markup=False)
+    else:
+        console.print(tr("cli.demo.building", n=args.orders, path=settings.db), markup=False)
+        with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+            task = bar.add_task("demo", total=args.orders)
+            summary = await build_demo(
+                store, orders=args.orders, seed=args.seed,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        await store.checkpoint()
+        await store.close()
+        console.print(tr("cli.demo.done", n=summary.orders, s=summary.seconds), markup=False)
+    if args.no_ui:
+        return 0
+    return await run_app(settings)
+
+
+async def run_lookup(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the orders matching a query (a table, or JSON lines with --json)."""
+    from db.views import hit_to_json
+
+    store = await _open_store(settings.db)
+    try:
+        hits = await store.find_orders(args.query)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=1))
+        return 0 if hits else 1
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from db.sanitize import clean_text
+    from widgets.format import channel_label, money, short_time, status_label
+    from widgets.i18n import tr
+
+    console = Console(highlight=False)
+    if not hits:
+        console.print(tr("cli.no_match"), markup=False)
+        return 1
+    table = Table(box=None, header_style="bold")
+    for key in ("order_no", "channel", "status", "receiver", "phone", "region", "paid", "amount"):
+        table.add_column(tr(f"col.{key}"))
+    for h in hits:
+        table.add_row(
+            Text(clean_text(h.order_no)), channel_label(h.channel), status_label(h.status),
+            Text(clean_text(h.receiver_name)), Text(clean_text(h.receiver_phone)),
+            Text(clean_text(h.city + h.district)), short_time(h.paid_at or h.created_at), money(h.total_fen),
+        )
+    console.print(table)
+    return 0
+
+
+async def run_show(args: argparse.Namespace, settings: Settings) -> int:
+    """Print one order's card: facts, alerts, timeline, parcels, lines, customer, replies."""
+    from datetime import UTC
+
+    from widgets.i18n import tr
+
+    now = datetime.now(UTC)
+    store = await _open_store(settings.db)
+    try:
+        order_id = await store.order_id_by_no(args.order_no)
+        card = await store.order_card(order_id, now=now) if order_id is not None else None
+    finally:
+        await store.close()
+    if card is None:
+        print(tr("cli.not_found", no=args.order_no), file=sys.stderr)
+        return 1
+    from deskapp.services.insights import alerts, replies
+
+    found_alerts = alerts(card, now)
+    found_replies = replies(card, now)
+    if args.json:
+        data = card.to_json()
+        data["alerts"] = [{"code": a.code, "severity": a.severity, "text": a.text} for a in found_alerts]
+        data["replies"] = found_replies
+        print(json.dumps(data, ensure_ascii=False, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.text import Text
+
+    from widgets.order_card import (
+        ALERT_STYLE,
+        card_facts,
+        card_title,
+        customer_block,
+        lines_table,
+        parcels_block,
+        timeline_table,
+    )
+
+    console = Console(highlight=False)
+    console.print(card_title(card))
+    console.print(card_facts(card, now))
+    for alert in found_alerts:
+        console.print(Text(f"● {alert.text}", style=ALERT_STYLE[alert.severity]))
+    for title, body in (
+        ("card.timeline", timeline_table(card.timeline, now)),
+        ("card.parcels", parcels_block(card, now)),
+        ("card.lines", lines_table(card)),
+    ):
+        console.print(Text("\n" + tr(title), style="bold underline"))
+        console.print(body)
+    if card.customer:
+        console.print(Text("\n" + tr("card.customer"), style="bold underline"))
+        console.print(customer_block(card, now))
+    if found_replies:
+        console.print(Text("\n" + tr("card.replies"), style="bold underline"))
+        for i, reply in enumerate(found_replies, 1):
+            console.print(Text(f"{i}. {reply}"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``deskapp`` console script."""
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    from widgets.i18n import set_language, tr
+
+    set_language(settings.language)
+    _setup_logging(settings.log_file)
+    commands = {None: lambda: run_app(settings), "demo": lambda: run_demo(args, settings),
+                "lookup": lambda: run_lookup(args, settings), "show": lambda: run_show(args, settings)}
+    try:
+        return asyncio.run(commands[args.command]())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - one plain line for the person, details in the log
+        log.exception("deskapp %s failed", args.command or "app")
+        print(f"deskapp: {tr('app.error')} ({type(error).__name__}: {settings.log_file})", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

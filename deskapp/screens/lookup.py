@@ -1,0 +1,128 @@
+"""The lookup screen: one box, results as you type, Enter opens the card."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import Footer, Input, Static
+
+from db.search import LIMIT
+from widgets.header import DeskHeader
+from widgets.i18n import tr
+from widgets.results import ResultsTable
+
+from deskapp.screens.base import DeskScreen
+
+if TYPE_CHECKING:
+    from deskapp.app import DeskApp
+
+
+class SearchBox(Input):
+    """The query box; ↓ moves to the results so hands never leave the keyboard."""
+
+    BINDINGS = [Binding("down", "screen.to_results", show=False)]
+
+
+class LookupScreen(DeskScreen):
+    """Find an order by anything the customer says.
+
+    | Key | Action |
+    | :- | :- |
+    | (type) | Search as you type; the previous search is cancelled. |
+    | down | From the box into the results. |
+    | enter | Open the highlighted order (from the box: the first result). |
+    | escape | Back to the box; press again to clear it. |
+    | f3 / ctrl+l | Focus the search box. |
+    """
+
+    BINDINGS = [
+        Binding("enter", "open", "bind.open", id="lookup.open", tooltip="bind.open"),
+        Binding("escape", "clear", "bind.clear", id="lookup.clear", tooltip="bind.clear"),
+        Binding("f3,ctrl+l", "focus_search", "bind.search", id="lookup.search", tooltip="bind.search"),
+    ]
+
+    DEFAULT_CSS = """
+    LookupScreen SearchBox { margin: 0 0; }
+    LookupScreen #lookup-status { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    app: DeskApp
+
+    def __init__(self, initial_query: str = "") -> None:
+        super().__init__()
+        self._initial_query = initial_query
+
+    def compose(self) -> ComposeResult:
+        yield DeskHeader(clock=self.app.clock)
+        yield SearchBox(placeholder=tr("lookup.placeholder"), id="search")
+        yield Static(Content(tr("lookup.hint")), id="lookup-status")
+        yield ResultsTable(id="results")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one(DeskHeader)
+        header.operator = self.app.operator_name
+        header.sync_state = self.app.sync_state
+        box = self.query_one("#search", SearchBox)
+        box.focus()
+        if self._initial_query:
+            box.value = self._initial_query
+
+    @property
+    def results(self) -> ResultsTable:
+        return self.query_one("#results", ResultsTable)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#lookup-status", Static).update(Content(text))
+
+    @on(Input.Changed, "#search")
+    def _query_changed(self, event: Input.Changed) -> None:
+        self.search(event.value)
+
+    @work(exclusive=True, group="search", exit_on_error=False)
+    async def search(self, query: str) -> None:
+        """Run one search; a newer keystroke cancels this one before it paints."""
+        query = query.strip()
+        if not query:
+            self.results.show_hits([], self.app.clock())
+            self._status(tr("lookup.hint"))
+            return
+        hits = await self.app.store.find_orders(query)
+        self.results.show_hits(hits, self.app.clock())
+        if not hits:
+            self._status(tr("lookup.none", q=query))
+        elif len(hits) >= LIMIT:
+            self._status(tr("lookup.more", n=len(hits)))
+        else:
+            self._status(tr("lookup.found", n=len(hits)) + " · " + tr("lookup.hint"))
+
+    @on(Input.Submitted, "#search")
+    def _submitted(self) -> None:
+        self.action_open()
+
+    @on(ResultsTable.Chosen)
+    def _chosen(self, event: ResultsTable.Chosen) -> None:
+        self.app.open_order(event.order_id)
+
+    def action_open(self) -> None:
+        order_id = self.results.highlighted_order
+        if order_id is not None:
+            self.app.open_order(order_id)
+
+    def action_to_results(self) -> None:
+        if self.results.row_count:
+            self.results.focus()
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", SearchBox).focus()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#search", SearchBox)
+        if not box.has_focus:
+            box.focus()
+        else:
+            box.value = ""

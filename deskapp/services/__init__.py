@@ -1,0 +1,1 @@
+"""Domain logic with no UI: order insights, demo data, and (later) checks and rules."""

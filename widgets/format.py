@@ -1,0 +1,70 @@
+"""Formatting shared by widgets, screens and the CLI: money, China time, durations, masks.
+
+Times are shown in UTC+8 (China Standard Time, no daylight saving) whatever the host's zone: the
+platforms, the carriers and the customer on the phone all speak Beijing time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from widgets.i18n import tr
+
+CHINA = timezone(timedelta(hours=8), "CST")
+
+
+def money(fen: int) -> str:
+    """¥ amount from fen: 12800 → '¥128.00'."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def local(at: datetime | None) -> datetime | None:
+    """The same instant in China time."""
+    return at.astimezone(CHINA) if at else None
+
+
+def short_time(at: datetime | None, now: datetime | None = None) -> str:
+    """'11-20 14:05' (China time), with the year only when it is not this year's."""
+    if at is None:
+        return "—"
+    value = at.astimezone(CHINA)
+    if now is not None and value.year != now.astimezone(CHINA).year:
+        return value.strftime("%Y-%m-%d")
+    return value.strftime("%m-%d %H:%M")
+
+
+def full_time(at: datetime | None) -> str:
+    """'2026-11-20 14:05' (China time)."""
+    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else "—"
+
+
+def duration(delta: timedelta) -> str:
+    """A human duration with the two largest units: '2天3小时', '5小时12分钟', '17分钟'."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return tr("dur.d", n=days) + (tr("dur.h", n=hours) if hours else "")
+    if hours:
+        return tr("dur.h", n=hours) + (tr("dur.m", n=minutes) if minutes else "")
+    if minutes:
+        return tr("dur.m", n=minutes)
+    return tr("dur.s", n=seconds)
+
+
+def status_label(status: str) -> str:
+    """The standard status in the current language."""
+    return tr(f"status.{status}")
+
+
+def channel_label(channel: str) -> str:
+    """The channel's name in the current language."""
+    return tr(f"channel.{channel}")
+
+
+def aftersale_label(state: str) -> str:
+    """The after-sale state in the current language ('' for none)."""
+    return tr(f"aftersale.{state}") if state and state != "none" else ""
