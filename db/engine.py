@@ -9,6 +9,11 @@ SQLite settings, each for a measured reason (see shared PITFALLS):
   later writes is refused at once in WAL. So the driver's own transaction handling is switched off
   and we emit BEGIN ourselves: ``BEGIN IMMEDIATE`` (take the write lock up front) on connections
   of ``engine.execution_options(**WRITE)``, a plain ``BEGIN`` for reads.
+
+PostgreSQL gives the same promise: a write transaction first takes one transaction-scoped advisory
+lock, so writers queue as they do on SQLite. Without it, READ COMMITTED let two concurrent
+read-then-write transactions (memo from/to, customer matching, shop creation) lose an update or
+insert a duplicate. Reads never take the lock.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE = {"deskapp_write": True}
+#: The PostgreSQL advisory lock key every write transaction holds until it ends ("desk").
+PG_WRITE_LOCK = 0x6465736B
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -51,7 +58,10 @@ def make_engine(url_or_path: str | Path, *, synchronous: str = "FULL") -> AsyncE
         engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine, synchronous)
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
+    return engine
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
@@ -75,6 +85,13 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _configure_postgresql(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn) -> None:  # noqa: ANN001
+        if conn.get_execution_options().get("deskapp_write"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

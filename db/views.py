@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from db.sanitize import clean_text
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -161,6 +163,8 @@ def _jsonable(value):  # noqa: ANN001, ANN202
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, str):
+        return clean_text(value, multiline=True)  # JSON goes to terminals and scripts too
     return value
 
 

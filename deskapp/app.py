@@ -66,13 +66,13 @@ class DeskApp(App):
         self.push_screen(CardScreen(order_id))
 
     def action_toggle_language(self) -> None:
-        """Switch between Chinese and English; the lookup comes back in the new language, query kept."""
+        """Switch between Chinese and English; the lookup stays as it is, in the new words."""
         set_language("en" if language() == "zh" else "zh")
         localize_bindings(self)
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        query = self.screen.query_one("#search").value if isinstance(self.screen, LookupScreen) else ""
-        self.switch_screen(LookupScreen(initial_query=query))
+        if isinstance(self.screen, LookupScreen):
+            self.screen.relabel()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Only safe commands in the palette: no screenshot-to-path, no shell."""

@@ -9,7 +9,8 @@ Isolation, kept fast:
 
 * SQLite: one migrated template file per session, copied for each test.
 * PostgreSQL: one throwaway database per session (``deskapp_test_<random>``), migrated once and
-  dropped at the end; every test starts on empty tables (``TRUNCATE … RESTART IDENTITY``).
+  dropped at the end (``synchronous_commit=off`` there: throwaway data); every test starts on empty
+  tables with reset id sequences (one round trip of DELETEs: ~10 ms, where TRUNCATE took ~150 ms).
 * ``empty_db_url``: a new, unmigrated database per test (a file, or its own PostgreSQL database).
 """
 
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 
 from db.store import Store
@@ -91,24 +93,31 @@ def pg_database(pg_server: str) -> Iterator[tuple[str, str]]:
     url = _with_database(pg_server, name)
 
     async def migrate() -> str:
+        await _admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off')  # throwaway data
         store = await Store.open(url)
         try:
             async with store.engine.connect() as conn:
-                tables = (
-                    await conn.exec_driver_sql(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                        "AND tablename <> 'alembic_version' ORDER BY tablename"
-                    )
-                ).scalars().all()
+                tables = await conn.run_sync(_tables_children_first)
         finally:
             await store.close()
-        return "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        deletes = "".join(f'DELETE FROM "{t}"; ' for t in tables if t != "alembic_version")
+        return deletes + (
+            "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+            "WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
+        )
 
     try:
-        truncate = _run(migrate())
-        yield url, truncate
+        empty_tables = _run(migrate())
+        yield url, empty_tables
     finally:
         _run(_drop_database(name))
+
+
+def _tables_children_first(sync_conn) -> list[str]:  # noqa: ANN001
+    """Every table the migrations created, each before the tables it references."""
+    metadata = MetaData()
+    metadata.reflect(sync_conn)
+    return [table.name for table in reversed(metadata.sorted_tables)]
 
 
 @pytest.fixture(scope="session")
@@ -135,10 +144,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
                 shutil.copyfile(f"{template}{suffix}", f"{path}{suffix}")
         opened = await Store.open(path)
     else:
-        url, truncate = request.getfixturevalue("pg_database")
+        url, empty_tables = request.getfixturevalue("pg_database")
         opened = await Store.open(url)
-        async with opened.write() as conn:
-            await conn.exec_driver_sql(truncate)
+        async with opened.engine.connect() as conn:  # several statements: asyncpg's simple protocol
+            await (await conn.get_raw_connection()).driver_connection.execute(empty_tables)
     try:
         yield opened
     finally:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from db.fields import phone_fields
+from db.models import PhoneKind
+from db.sanitize import clean_text
 from widgets.i18n import tr
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -35,21 +38,31 @@ def short_time(at: datetime | None, now: datetime | None = None) -> str:
     return value.strftime("%m-%d %H:%M")
 
 
+def short_date(at: datetime | None, now: datetime | None = None) -> str:
+    """'11-20' (China time), or '25-11-20' when it is not this year's."""
+    if at is None:
+        return "—"
+    value = at.astimezone(CHINA)
+    if now is not None and value.year != now.astimezone(CHINA).year:
+        return value.strftime("%y-%m-%d")
+    return value.strftime("%m-%d")
+
+
 def full_time(at: datetime | None) -> str:
     """'2026-11-20 14:05' (China time)."""
     return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
-def duration(delta: timedelta) -> str:
-    """A human duration with the two largest units: '2天3小时', '5小时12分钟', '17分钟'."""
+def duration(delta: timedelta, units: int = 2) -> str:
+    """A human duration with the largest units: '2天3小时', '5小时12分钟', '17分钟' (units=1: '2天')."""
     seconds = int(abs(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
-        return tr("dur.d", n=days) + (tr("dur.h", n=hours) if hours else "")
+        return tr("dur.d", n=days) + (tr("dur.h", n=hours) if hours and units > 1 else "")
     if hours:
-        return tr("dur.h", n=hours) + (tr("dur.m", n=minutes) if minutes else "")
+        return tr("dur.h", n=hours) + (tr("dur.m", n=minutes) if minutes and units > 1 else "")
     if minutes:
         return tr("dur.m", n=minutes)
     return tr("dur.s", n=seconds)
@@ -68,3 +81,21 @@ def channel_label(channel: str) -> str:
 def aftersale_label(state: str) -> str:
     """The after-sale state in the current language ('' for none)."""
     return tr(f"aftersale.{state}") if state and state != "none" else ""
+
+
+def phone_display(raw: str) -> str:
+    """A phone as an agent can use it: platform ciphertext becomes a short '已加密' marker."""
+    kind, _, _ = phone_fields(raw)
+    if kind == PhoneKind.CIPHER:
+        return tr("phone.cipher")
+    return clean_text(raw)
+
+
+def fit(value: str, cells: int) -> str:
+    """Cut cleaned text to at most ``cells`` terminal cells (CJK counts two), marking the cut."""
+    from rich.cells import cell_len, set_cell_size
+
+    value = clean_text(value)
+    if cell_len(value) <= cells:
+        return value
+    return set_cell_size(value, cells - 1) + "…"

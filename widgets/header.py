@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from textual.content import Content
+from rich.table import Table
+from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -13,7 +14,7 @@ from db.sanitize import clean_text
 from widgets.format import CHINA
 from widgets.i18n import tr
 
-_SYNC_STYLES = {"ok": "$success", "lagging": "$warning", "failing": "bold $error", "off": "$text-muted"}
+_SYNC_STYLES = {"ok": "green", "lagging": "yellow", "failing": "bold red", "off": "dim"}
 
 
 class DeskHeader(Widget):
@@ -43,9 +44,9 @@ class DeskHeader(Widget):
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)
 
-    def render(self) -> Content:
+    def render(self) -> Table:
         now = self._clock().astimezone(CHINA)
-        left = Content.assemble(
+        left = Text.assemble(
             (" deskapp ", "bold reverse"),
             " ",
             (tr("app.title"), "bold"),
@@ -56,6 +57,8 @@ class DeskHeader(Widget):
             (tr("app.sync") + "：", "dim"),
             (tr(f"app.sync.{self.sync_state}"), _SYNC_STYLES.get(self.sync_state, "")),
         )
-        right = Content(now.strftime("%m-%d %H:%M:%S "))
-        gap = max(1, self.size.width - left.cell_length - right.cell_length)
-        return Content.assemble(left, " " * gap, right)
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_row(left, now.strftime("%m-%d %H:%M:%S "))
+        return grid

@@ -100,6 +100,7 @@ ZH: Mapping[str, str] = {
     "parcel.in_transit": "运输中",
     "parcel.delivered": "已签收",
     "parcel.returned": "已退回",
+    "phone.cipher": "已加密",
     # durations
     "dur.d": "{n}天",
     "dur.h": "{n}小时",
@@ -165,7 +166,6 @@ ZH: Mapping[str, str] = {
     "alert.hold": "异常挂起：{reason}",
     "alert.aftersale": "售后进行中：{state}",
     "alert.returns": "该客户30天内退货 {n} 次",
-    "alert.phone_masked": "手机号已脱敏，需在平台查看完整号码",
     # replies
     "reply.shipped": "您好，您的订单已由{carrier}发出，运单号 {waybill}。最新物流：{track}。请留意查收～",
     "reply.delivered": "您好，物流显示您的订单已于 {at} 签收。如未收到请告诉我们，马上帮您核实。",
@@ -268,6 +268,7 @@ EN: Mapping[str, str] = {
     "parcel.in_transit": "in transit",
     "parcel.delivered": "delivered",
     "parcel.returned": "returned",
+    "phone.cipher": "encrypted",
     "dur.d": "{n}d",
     "dur.h": "{n}h",
     "dur.m": "{n}m",
@@ -328,7 +329,6 @@ EN: Mapping[str, str] = {
     "alert.hold": "On hold: {reason}",
     "alert.aftersale": "After-sale in progress: {state}",
     "alert.returns": "Customer returned {n} orders in 30 days",
-    "alert.phone_masked": "Phone is masked; see the full number on the platform",
     "reply.shipped": "Hello, your order has shipped with {carrier}, waybill {waybill}. Latest: {track}.",
     "reply.delivered": "Hello, tracking shows your order was delivered at {at}. If you have not received it, tell us and we will check at once.",
     "reply.waiting": "Hello, your order is paid and being prepared; it will ship before {ship_by} and we will send the waybill number then.",

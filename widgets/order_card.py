@@ -3,7 +3,7 @@
 Data in (an ``OrderCard`` read model, its alerts and reply scripts, and "now"), nothing out but
 rendering: the screen that hosts it owns the keys. Every string from the order is cleaned and put
 in as ``Text`` — never parsed as markup — so a buyer note cannot style, link or break the screen.
-Below 120 columns the sections stack; from 120 columns up the timeline gets the left half.
+Below 140 columns the sections stack; from 140 columns up the timeline gets the left half.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from widgets.format import (
     channel_label,
     duration,
     money,
+    phone_display,
     short_time,
     status_label,
 )
 from widgets.i18n import tr
 from widgets.results import STATUS_STYLE
 
-WIDE = 120
+WIDE = 140
 
 BADGE_STYLE = {
     "pending_payment": "black on grey70",
@@ -88,12 +89,12 @@ def timeline_table(items: Sequence[TimelineItem], now: datetime) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False, expand=True, padding=(0, 1, 0, 0))
     table.add_column("at", no_wrap=True, style="cyan")
     table.add_column("gap", no_wrap=True, style="dim", justify="right")
-    table.add_column("who", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("who", no_wrap=True, max_width=12, overflow="ellipsis")
     table.add_column("what", no_wrap=True)
     table.add_column("detail", ratio=1, overflow="fold")
     previous: datetime | None = None
     for item in items:
-        gap = "+" + duration(item.at - previous) if previous is not None else ""
+        gap = "+" + duration(item.at - previous, units=1) if previous is not None else ""
         detail = t(item.message)
         if item.kind in ("memo", "address") and (item.from_value or item.to_value):
             detail = Text.assemble(t(item.from_value, "dim strike"), " → ", t(item.to_value))
@@ -231,7 +232,7 @@ def card_facts(card: OrderCard, now: datetime) -> Table:
     table.add_row(Text(tr("card.ship_by"), style="dim"), _ship_by(card, now))
     table.add_row(Text(tr("card.times"), style="dim"), times)
     receiver = Text.assemble(
-        t(card.receiver_name, "bold"), "  ", t(card.receiver_phone), "  ",
+        t(card.receiver_name, "bold"), "  ", phone_display(card.receiver_phone), "  ",
         t(" ".join(x for x in (card.province, card.city, card.district) if x)), " ",
         t(card.address_detail),
     )
@@ -271,11 +272,13 @@ def parcels_block(card: OrderCard, now: datetime) -> RenderableType:
             rows.append(carried)
     return Group(*rows)
 
-def lines_table(card: OrderCard) -> Table:
+def lines_table(card: OrderCard) -> RenderableType:
     """The order lines with gift and combo marks."""
-    table = Table(box=None, show_header=False, pad_edge=False, expand=True, padding=(0, 1, 0, 0))
+    if not card.lines:
+        return Text("—", style="dim")
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1, 0, 0))
     table.add_column("sku", no_wrap=True, style="dim")
-    table.add_column("title", ratio=1, overflow="ellipsis", no_wrap=True)
+    table.add_column("title", overflow="ellipsis", no_wrap=True)
     table.add_column("qty", no_wrap=True, justify="right")
     table.add_column("price", no_wrap=True, justify="right")
     for line in card.lines:

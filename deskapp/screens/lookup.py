@@ -15,7 +15,7 @@ from widgets.header import DeskHeader
 from widgets.i18n import tr
 from widgets.results import ResultsTable
 
-from deskapp.screens.base import DeskScreen
+from deskapp.screens.base import DeskScreen, localize_bindings
 
 if TYPE_CHECKING:
     from deskapp.app import DeskApp
@@ -40,7 +40,7 @@ class LookupScreen(DeskScreen):
     """
 
     BINDINGS = [
-        Binding("enter", "open", "bind.open", id="lookup.open", tooltip="bind.open"),
+        Binding("enter", "open", "bind.open", id="lookup.open", tooltip="bind.open", priority=True),
         Binding("escape", "clear", "bind.clear", id="lookup.clear", tooltip="bind.clear"),
         Binding("f3,ctrl+l", "focus_search", "bind.search", id="lookup.search", tooltip="bind.search"),
     ]
@@ -51,10 +51,6 @@ class LookupScreen(DeskScreen):
     """
 
     app: DeskApp
-
-    def __init__(self, initial_query: str = "") -> None:
-        super().__init__()
-        self._initial_query = initial_query
 
     def compose(self) -> ComposeResult:
         yield DeskHeader(clock=self.app.clock)
@@ -67,10 +63,18 @@ class LookupScreen(DeskScreen):
         header = self.query_one(DeskHeader)
         header.operator = self.app.operator_name
         header.sync_state = self.app.sync_state
+        self.query_one("#search", SearchBox).focus()
+
+    def relabel(self) -> None:
+        """Redraw every word on this screen in the current language (after F2)."""
+        localize_bindings(self)
+        self.refresh_bindings()
         box = self.query_one("#search", SearchBox)
-        box.focus()
-        if self._initial_query:
-            box.value = self._initial_query
+        box.placeholder = tr("lookup.placeholder")
+        self._status(tr("lookup.hint"))
+        self.results.relabel()
+        self.query_one(DeskHeader).refresh()
+        self.search(box.value)
 
     @property
     def results(self) -> ResultsTable:

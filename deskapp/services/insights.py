@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from db.models import UNSHIPPED, AfterSale, PhoneKind
+from db.models import UNSHIPPED, AfterSale
 from db.views import OrderCard, ParcelView
 from widgets.format import aftersale_label, duration, full_time, short_time
 from widgets.i18n import tr
@@ -82,8 +82,6 @@ def alerts(card: OrderCard, now: datetime) -> list[Alert]:
         found.append(Alert("aftersale", "warning", tr("alert.aftersale", state=aftersale_label(card.after_sale))))
     if card.customer and card.customer.returns_30d >= EASY_RETURN_AFTER:
         found.append(Alert("returns", "warning", tr("alert.returns", n=card.customer.returns_30d)))
-    if card.phone_kind in (PhoneKind.MASKED, PhoneKind.CIPHER):
-        found.append(Alert("phone_masked", "info", tr("alert.phone_masked")))
     return found
 
 

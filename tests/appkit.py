@@ -1,0 +1,49 @@
+"""Helpers for tests that run the app: a fixed clock, a demo database, and the screen as text."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+from db.engine import make_engine
+from db.store import Store
+from deskapp.__main__ import make_app
+from deskapp.services.demo import DEMO_NOW, build_demo
+from deskapp.settings import Settings
+
+OPERATOR = "wang"
+OPERATOR_NAME = "王小二"
+
+
+def fixed_clock() -> datetime:
+    """Always the demo's 'now', so countdowns and the header clock never change between runs."""
+    return DEMO_NOW
+
+
+async def build_demo_db(path: Path, orders: int = 400, seed: int = 7) -> Path:
+    """A small deterministic demo database with our operator in it."""
+    store = await Store.open(path, synchronous="OFF")
+    try:
+        await build_demo(store, orders=orders, seed=seed, now=DEMO_NOW)
+        await store.ensure_operator(OPERATOR, OPERATOR_NAME, role="cs")
+    finally:
+        await store.close()
+    return path
+
+
+def build_demo_db_sync(path: Path, orders: int = 400, seed: int = 7) -> Path:
+    """``build_demo_db`` for session fixtures, which have no running loop."""
+    return asyncio.run(build_demo_db(path, orders, seed))
+
+
+def app_on(path: Path):  # noqa: ANN201
+    """The app on an already migrated database; connections open inside the app's own loop."""
+    settings = Settings(db=str(path), operator=OPERATOR, language="zh")
+    return make_app(Store(make_engine(path)), settings, operator_name=OPERATOR_NAME, clock=fixed_clock)
+
+
+def screen_text(app) -> str:  # noqa: ANN001
+    """What the terminal shows, line by line, as plain text (double-width cells counted once)."""
+    strips = app.screen._compositor.render_strips()  # noqa: SLF001 - the composed screen
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
