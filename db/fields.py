@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from db.models import PhoneKind
+from db.codes import PhoneKind
 
 _MASKED = re.compile(r"^\+?[\d\s-]*\*{2,}[\d\s-]*$")
 _VIRTUAL = re.compile(r"^\+?(?:86)?\s*(1\d{10})\s*(?:-|转|＃|#|,|，)\s*(\d{1,6})$")
@@ -56,9 +56,14 @@ def strip_country_code(digits: str) -> str:
     return digits
 
 
-def search_text(*parts: str | None) -> str:
-    """The text the substring index covers: names and address pieces, space-separated."""
-    return " ".join(p for p in parts if p)
+def search_text(name: str, province: str, city: str, district: str, detail: str) -> str:
+    """The text the substring index covers: the name, then the address run together.
+
+    The address parts are joined without spaces so a fragment that spans them (西湖区文三路,
+    杭州市西湖区) is found as typed.
+    """
+    address = "".join(part.strip() for part in (province, city, district, detail) if part)
+    return f"{name} {address}" if name else address
 
 
 def name_grams(*names: str | None) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from db.fields import phone_fields
-from db.models import PhoneKind
+from db.codes import PhoneKind
 from db.sanitize import clean_text
 from widgets.i18n import tr
 

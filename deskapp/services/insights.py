@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from db.models import UNSHIPPED, AfterSale
+from db.codes import UNSHIPPED, AfterSale
 from db.views import OrderCard, ParcelView
 from widgets.format import aftersale_label, duration, full_time, short_time
 from widgets.i18n import tr

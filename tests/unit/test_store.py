@@ -175,6 +175,8 @@ async def test_address_fragment(store: Store) -> None:
     await add(store, "C", province="上海市", city="上海市", district="浦东新区", address_detail="文三路8号", minutes=20)
     assert await find(store, "文三路") == [("C", "address"), ("A", "address")]
     assert await find(store, "文三路100") == [("A", "address")]
+    assert await find(store, "西湖区文三路") == [("A", "address")]  # spans district and street
+    assert await find(store, "杭州市西湖区") == [("A", "address")]
     assert await find(store, "宁波市") == [("B", "address")]
     assert await find(store, "wanda plaza") == [("B", "address")]  # case does not matter
     assert await find(store, "北京市") == []
