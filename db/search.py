@@ -24,29 +24,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.sql import Select
 
 from db.fields import normalise_query, strip_country_code
-from db.models import NameGram, Order, Parcel
 
 _ID_LIKE = re.compile(r"^[0-9A-Za-z_\-]+$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()+]")
 
 LIMIT = 50
 
-_o = Order.__table__.c
-_p = Parcel.__table__.c
-_g = NameGram.__table__.c
-
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """One index to ask: a kind (shown to the agent as "matched by"), its rank and statement."""
+    """One index to ask: a kind (shown to the agent as "matched by"), its rank, SQL and values.
+
+    ``sql`` selects one column named ``id``; its parameters are written ``:{p}name`` so that
+    several probes can share one statement (see :func:`compose`).
+    """
 
     kind: str
     rank: int
-    statement: Select
+    sql: str
     params: dict
 
 
@@ -55,41 +52,42 @@ def _next_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-_EXACT_NO = select(_o.id).where((_o.order_no == bindparam("q")) | (_o.channel_order_id == bindparam("q")))
-_EXACT_WAYBILL = select(_p.order_id).where(_p.waybill_no == bindparam("q"))
-_PREFIX_NO = (
-    select(_o.id)
-    .where(_o.order_no >= bindparam("lo"), _o.order_no < bindparam("hi"))
-    .order_by(_o.order_no)
-    .limit(LIMIT)
+def _limited(sql: str) -> str:
+    return f"{sql} LIMIT {LIMIT}"
+
+
+_EXACT_NO = "SELECT id FROM orders WHERE order_no = :{p}q OR channel_order_id = :{p}q"
+_EXACT_WAYBILL = "SELECT order_id AS id FROM parcel WHERE waybill_no = :{p}q"
+_PREFIX_NO = _limited("SELECT id FROM orders WHERE order_no >= :{p}lo AND order_no < :{p}hi ORDER BY order_no")
+_PREFIX_CHANNEL_NO = _limited(
+    "SELECT id FROM orders WHERE channel_order_id >= :{p}lo AND channel_order_id < :{p}hi "
+    "ORDER BY channel_order_id"
 )
-_PREFIX_CHANNEL_NO = (
-    select(_o.id)
-    .where(_o.channel_order_id >= bindparam("lo"), _o.channel_order_id < bindparam("hi"))
-    .order_by(_o.channel_order_id)
-    .limit(LIMIT)
+_PREFIX_WAYBILL = _limited(
+    "SELECT order_id AS id FROM parcel WHERE waybill_no >= :{p}lo AND waybill_no < :{p}hi ORDER BY waybill_no"
 )
-_PREFIX_WAYBILL = (
-    select(_p.order_id)
-    .where(_p.waybill_no >= bindparam("lo"), _p.waybill_no < bindparam("hi"))
-    .order_by(_p.waybill_no)
-    .limit(LIMIT)
+_PHONE = _limited("SELECT id FROM orders WHERE phone_norm = :{p}q ORDER BY id DESC")
+_TAIL4 = _limited("SELECT id FROM orders WHERE phone_tail4 = :{p}q ORDER BY id DESC")
+_GRAM = _limited("SELECT order_id AS id FROM name_gram WHERE gram = :{p}q ORDER BY order_id DESC")
+_SURNAME = _limited(
+    "SELECT id FROM orders WHERE receiver_name >= :{p}lo AND receiver_name < :{p}hi ORDER BY receiver_name"
 )
-_PHONE = select(_o.id).where(_o.phone_norm == bindparam("q")).order_by(_o.id.desc()).limit(LIMIT)
-_TAIL4 = select(_o.id).where(_o.phone_tail4 == bindparam("q")).order_by(_o.id.desc()).limit(LIMIT)
-_GRAM = select(_g.order_id).where(_g.gram == bindparam("q")).order_by(_g.order_id.desc()).limit(LIMIT)
-_SURNAME = (
-    select(_o.id)
-    .where(_o.receiver_name >= bindparam("lo"), _o.receiver_name < bindparam("hi"))
-    .order_by(_o.receiver_name)
-    .limit(LIMIT)
-)
-_FTS_SQLITE = text(
-    "SELECT rowid FROM order_fts WHERE order_fts MATCH :q ORDER BY rowid DESC LIMIT :limit"
-)
-_TRGM_PG = text(  # ILIKE: case-insensitive like SQLite's trigram tokenizer; pg_trgm indexes both
-    "SELECT id FROM orders WHERE search_text ILIKE :q ESCAPE '\\' ORDER BY id DESC LIMIT :limit"
-)
+_FTS_SQLITE = _limited("SELECT rowid AS id FROM order_fts WHERE order_fts MATCH :{p}q ORDER BY rowid DESC")
+# ILIKE: case-insensitive like SQLite's trigram tokenizer; pg_trgm indexes both.
+_TRGM_PG = _limited("SELECT id FROM orders WHERE search_text ILIKE :{p}q ESCAPE '\\' ORDER BY id DESC")
+
+
+def compose(found: list[Probe]) -> tuple[str, dict]:
+    """All probes as one statement — one round trip — yielding ``(probe index, order id)`` rows.
+
+    Returns SQL with ``:name`` parameters (what both ``text()`` and the sqlite3 driver take).
+    """
+    parts, params = [], {}
+    for index, probe in enumerate(found):
+        prefix = f"p{index}_"
+        parts.append(f"SELECT {index} AS probe, x{index}.id FROM ({probe.sql.format(p=prefix)}) AS x{index}")
+        params.update({prefix + key: value for key, value in probe.params.items()})
+    return " UNION ALL ".join(parts), params
 
 
 def probes(query: str, *, dialect: str) -> list[Probe]:
@@ -130,8 +128,8 @@ def probes(query: str, *, dialect: str) -> list[Probe]:
     if len(q) >= 3:
         if dialect == "sqlite":
             phrase = '"' + q.replace('"', '""') + '"'
-            found.append(Probe("address", 5, _FTS_SQLITE, {"q": phrase, "limit": LIMIT}))
+            found.append(Probe("address", 5, _FTS_SQLITE, {"q": phrase}))
         else:
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            found.append(Probe("address", 5, _TRGM_PG, {"q": pattern, "limit": LIMIT}))
+            found.append(Probe("address", 5, _TRGM_PG, {"q": pattern}))
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from db.sanitize import clean_text
 
@@ -21,9 +22,8 @@ class Actor:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrderHit:
-    """One row of a lookup result."""
+class OrderHit(NamedTuple):
+    """One row of a lookup result (a NamedTuple: fifty are built on every keystroke)."""
 
     id: int
     order_no: str
@@ -170,4 +170,4 @@ def _jsonable(value):  # noqa: ANN001, ANN202
 
 def hit_to_json(hit: OrderHit) -> dict:
     """A JSON-ready dict of a lookup hit."""
-    return _jsonable(asdict(hit))
+    return _jsonable(hit._asdict())

