@@ -170,7 +170,7 @@ class TimelineEvent(SQLModel, table=True):
     from_value: str | None = None
     to_value: str | None = None
     message: str = ""
-    detail: dict | None = Field(default=None, sa_column=Column(JSON))
+    detail: dict | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))  # None → SQL NULL
 
 
 class Operator(SQLModel, table=True):

@@ -8,6 +8,8 @@ SQLite) that rolls back unless it completes, and appends a timeline event naming
 from __future__ import annotations
 
 import asyncio
+import json
+from operator import itemgetter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
-from sqlalchemy import Connection
+from sqlalchemy import JSON, Boolean, Column, Connection, DateTime, Table, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import search
@@ -334,20 +336,64 @@ class Store:
     async def bulk_load(self, tables: dict[str, Sequence[dict]]) -> None:
         """Insert prepared rows into several tables in one write transaction (demo and imports).
 
-        Rows must already carry their ids and derived fields (see ``db.fields``); this is the fast
-        path (SQLAlchemy Core executemany), used where thousands of rows arrive at once.
+        Rows must already carry their ids and derived fields (see ``db.fields``). On SQLite the
+        rows go to the driver's ``executemany`` with values formatted exactly as SQLAlchemy stores
+        them: its per-row argument handling cost ~270 µs an order, more than SQLite's own work.
         """
         order = ["channel", "shop", "customer", "operator", "orders", "order_line", "parcel",
                  "parcel_line", "timeline_event", "name_gram"]
         by_name = {t.name: t for t in _TABLES}
         async with self.write() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection if self.dialect == "sqlite" else None
             for name in order:
                 rows = tables.get(name)
-                if rows:
-                    await conn.execute(insert(by_name[name]), list(rows))
-                    if self.dialect == "postgresql":
-                        await _advance_sequence(conn, by_name[name])
+                if not rows:
+                    continue
+                if driver is not None:
+                    await driver.executemany(*_sqlite_insert(by_name[name], rows))
+                    continue
+                await conn.execute(insert(by_name[name]), list(rows))
+                if self.dialect == "postgresql":
+                    await _advance_sequence(conn, by_name[name])
 
+
+def _sqlite_value(column: Column) -> Callable[[object], object] | None:
+    """How SQLAlchemy would store a Python value of this column in SQLite (None: as it is)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl
+    if isinstance(kind, DateTime):
+        def as_text(value):  # noqa: ANN001, ANN202
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return value.isoformat(" ", "microseconds")  # SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff"
+        return as_text
+    if isinstance(kind, JSON):
+        return lambda value: None if value is None else json.dumps(value)
+    if isinstance(kind, Boolean):
+        return lambda value: None if value is None else int(value)
+    return None
+
+
+def _sqlite_insert(table: Table, rows: Sequence[dict]) -> tuple[str, list]:
+    """An INSERT for ``table`` and its rows as driver tuples (missing keys take column defaults)."""
+    columns = list(table.columns)
+    names = [c.name for c in columns]
+    defaults = {c.name: c.default.arg for c in columns if c.default is not None and c.default.is_scalar}
+    converters = [(i, f) for i, f in enumerate(map(_sqlite_value, columns)) if f is not None]
+    pick = itemgetter(*names)
+    values = []
+    for row in rows:
+        if len(row) != len(names):
+            row = {**defaults, **{n: None for n in names if n not in row and n not in defaults}, **row}
+        value = list(pick(row))
+        for i, convert in converters:
+            value[i] = convert(value[i])
+        values.append(value)
+    sql = f'INSERT INTO "{table.name}" ({", ".join(names)}) VALUES ({", ".join("?" * len(names))})'
+    return sql, values
 
 
 def _find_orders(conn: Connection, probes: list[search.Probe], limit: int) -> list[OrderHit]:
