@@ -107,30 +107,47 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.db:
         settings.db = str(Path(settings.db).with_name("demo.db"))
-    path = Path(settings.db)
     console = Console(stderr=True, highlight=False)
-    if "://" not in settings.db and args.rebuild:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    store = await Store.open(settings.db, synchronous="OFF")  # a throwaway build: speed over durability
-    existing = await store.count_orders()
-    if existing:
+    is_file = "://" not in settings.db
+    path = Path(settings.db)
+    if is_file and args.rebuild:
+        _remove_sqlite(path)
+    existing = 0
+    if not is_file or path.exists():
+        store = await Store.open(settings.db)
+        existing = await store.count_orders()
         await store.close()
+    if existing:
         console.print(tr("cli.demo.exists", n=existing, path=settings.db), markup=False)
     else:
+        # A SQLite build goes to a side file, renamed into place only when complete: an
+        # interrupted build never leaves a half-filled demo that the next run would reuse.
+        target = path.with_name(path.name + ".building") if is_file else None
+        if target is not None:
+            _remove_sqlite(target)
         console.print(tr("cli.demo.building", n=args.orders, path=settings.db), markup=False)
-        with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("demo", total=args.orders)
-            summary = await build_demo(
-                store, orders=args.orders, seed=args.seed,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
-        await store.checkpoint()
-        await store.close()
+        store = await Store.open(target or settings.db, synchronous="OFF")  # throwaway: speed first
+        try:
+            with Progress(BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("demo", total=args.orders)
+                summary = await build_demo(
+                    store, orders=args.orders, seed=args.seed,
+                    progress=lambda done, total: bar.update(task, completed=done),
+                )
+            await store.checkpoint()
+        finally:
+            await store.close()
+        if target is not None:
+            target.replace(path)
         console.print(tr("cli.demo.done", n=summary.orders, s=summary.seconds), markup=False)
     if args.no_ui:
         return 0
     return await run_app(settings)
+
+
+def _remove_sqlite(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 async def run_lookup(args: argparse.Namespace, settings: Settings) -> int:
@@ -150,7 +167,7 @@ async def run_lookup(args: argparse.Namespace, settings: Settings) -> int:
     from rich.text import Text
 
     from db.sanitize import clean_text
-    from widgets.format import channel_label, money, short_time, status_label
+    from widgets.format import channel_label, money, phone_display, short_time, status_label
     from widgets.i18n import tr
 
     console = Console(highlight=False)
@@ -159,11 +176,11 @@ async def run_lookup(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     table = Table(box=None, header_style="bold")
     for key in ("order_no", "channel", "status", "receiver", "phone", "region", "paid", "amount"):
-        table.add_column(tr(f"col.{key}"))
+        table.add_column(tr(f"col.{key}"), no_wrap=key != "region", justify="right" if key == "amount" else "left")
     for h in hits:
         table.add_row(
             Text(clean_text(h.order_no)), channel_label(h.channel), status_label(h.status),
-            Text(clean_text(h.receiver_name)), Text(clean_text(h.receiver_phone)),
+            Text(clean_text(h.receiver_name)), Text(phone_display(h.receiver_phone)),
             Text(clean_text(h.city + h.district)), short_time(h.paid_at or h.created_at), money(h.total_fen),
         )
     console.print(table)
