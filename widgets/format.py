@@ -78,6 +78,15 @@ def channel_label(channel: str) -> str:
     return tr(f"channel.{channel}")
 
 
+def carrier_label(code: str) -> str:
+    """A carrier's name from its code (SF → 顺丰速运); an unknown code or a name shows as given."""
+    if not code:
+        return ""
+    key = f"carrier.{code.strip().upper()}"
+    name = tr(key)
+    return clean_text(code) if name == key else name
+
+
 def aftersale_label(state: str) -> str:
     """The after-sale state in the current language ('' for none)."""
     return tr(f"aftersale.{state}") if state and state != "none" else ""

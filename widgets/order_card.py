@@ -4,19 +4,27 @@ Data in (an ``OrderCard`` read model, its alerts and reply scripts, and "now"), 
 rendering: the screen that hosts it owns the keys. Every string from the order is cleaned and put
 in as ``Text`` — never parsed as markup — so a buyer note cannot style, link or break the screen.
 Below 140 columns the sections stack; from 140 columns up the timeline gets the left half.
+Everything below the title is painted by one widget (see :class:`_CardLayout`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rich.console import Group, RenderableType
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, RichVisual
 from textual.widgets import Static
 
 from db.sanitize import clean_text
@@ -31,7 +39,11 @@ from widgets.format import (
     status_label,
 )
 from widgets.i18n import tr
+from widgets.quick_table import QuickTable
 from widgets.results import STATUS_STYLE
+
+if TYPE_CHECKING:
+    from textual.css.styles import RulesMap
 
 WIDE = 140
 
@@ -61,6 +73,11 @@ class AlertLike(Protocol):
 def t(value: str | None, style: str = "") -> Text:
     """Untrusted text as an inert Text: cleaned of controls, never parsed as markup."""
     return Text(clean_text(value), style=style)
+
+
+def _quick(body: RenderableType) -> RenderableType:
+    """Tables through QuickTable (same picture, a fraction of the time); anything else as it is."""
+    return QuickTable(body) if isinstance(body, Table) else body
 
 
 def _section(title: str, body: RenderableType) -> Group:
@@ -103,37 +120,123 @@ def timeline_table(items: Sequence[TimelineItem], now: datetime) -> Table:
     return table
 
 
+class _CardLayout:
+    """Everything below the card's title, laid out as the separate widgets it replaces were.
+
+    The card used to be eight Statics in three containers; laying those out and painting each one
+    was half the cost of opening a card. One Static now paints it all (see :class:`_CardVisual`),
+    line for line and style for style as before: every part followed by one blank line; from
+    :data:`WIDE` columns up, the timeline on the left — half the width rounded down, its last 2
+    columns blank — beside the other parts. Blank areas are painted as Textual paints a widget's
+    padding: background only.
+    """
+
+    def __init__(
+        self, head: list[RenderableType], left: list[RenderableType], right: list[RenderableType], *, wide: bool
+    ) -> None:
+        self.head, self.left, self.right, self.wide = head, left, right, wide
+
+    def render(self, widget: Static, style: RichStyle, width: int) -> list[Strip]:
+        """The lines ``widget`` shows at ``width`` in ``style``."""
+        app = widget.app
+        options = app.console_options.update(highlight=False, width=width)
+
+        def paint(part: RenderableType, width: int) -> list[list[Segment]]:
+            # as a Static ``width`` wide paints ``part`` (RichVisual.render_strips)
+            segments = app.console.render(widget.post_render(part, style), options.update_width(width))
+            return list(Segment.split_and_crop_lines(segments, width, include_new_lines=False, pad=False))
+
+        lines: list[list[Segment]] = []
+        for part in self.head if self.wide else (*self.head, *self.left, *self.right):
+            lines.extend(paint(part, width))
+            lines.append([])
+        if self.wide:
+            blank = RichStyle.from_color(bgcolor=style.bgcolor)
+            left_width = width // 2 - 2
+            right_width = width - width // 2
+            left = self._column(paint, self.left, left_width, blank)
+            right = self._column(paint, self.right, right_width, blank)
+            for index in range(max(len(left), len(right))):
+                lines.append(
+                    [
+                        *(left[index] if index < len(left) else [Segment(" " * left_width, blank)]),
+                        Segment("  ", blank),
+                        *(right[index] if index < len(right) else [Segment(" " * right_width, blank)]),
+                    ]
+                )
+        return [Strip(line) for line in lines]
+
+    @staticmethod
+    def _column(
+        paint: Callable[[RenderableType, int], list[list[Segment]]],
+        parts: list[RenderableType],
+        width: int,
+        blank: RichStyle,
+    ) -> list[list[Segment]]:
+        lines: list[list[Segment]] = []
+        for part in parts:
+            lines.extend(Segment.adjust_line_length(line, width, blank) for line in paint(part, width))
+            lines.append([Segment(" " * width, blank)])
+        return lines
+
+
+class _CardVisual(RichVisual):
+    """Shows a :class:`_CardLayout`, rendered once per width and style.
+
+    Textual renders a Rich renderable in full to learn its height for the layout, then again to
+    paint it; this keeps the first rendering for the paint.
+    """
+
+    def __init__(self, widget: Static, layout: _CardLayout) -> None:
+        super().__init__(widget, layout)
+        self._layout = layout
+        self._rendered: tuple[int, RichStyle, list[Strip]] | None = None
+
+    def _strips(self, width: int, style: Style) -> list[Strip]:
+        rich_style = style.rich_style
+        if self._rendered is None or self._rendered[:2] != (width, rich_style):
+            self._rendered = (width, rich_style, self._layout.render(self._widget, rich_style, width))
+        return self._rendered[2]
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return len(self._strips(width, self._widget.visual_style))
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        strips = self._strips(width, style)
+        return strips if height is None else strips[:height]
+
+
+class _CardContent(Static):
+    """The Static that shows a :class:`_CardLayout`.
+
+    Textual lays the screen out again, and repaints it, whenever a widget's virtual size changes —
+    for this one, every card of a different height: one more frame, right after the card is up,
+    that changes nothing (a Static does not scroll; a new size already repaints it).
+    """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), repaint=False)
+
+
 class OrderCardView(VerticalScroll):
     """Shows one :class:`db.views.OrderCard`; call :meth:`show` with new data to refresh."""
 
     DEFAULT_CSS = """
     OrderCardView { padding: 0 1; }
-    OrderCardView > Static { margin-bottom: 1; }
-    OrderCardView #card-title { margin-bottom: 0; }
-    OrderCardView #card-alerts { margin-bottom: 1; }
-    OrderCardView #card-body { height: auto; layout: vertical; }
-    OrderCardView #card-body > Vertical { height: auto; }
-    OrderCardView #card-body Static { margin-bottom: 1; }
-    OrderCardView.-wide #card-body { layout: horizontal; }
-    OrderCardView.-wide #card-left { width: 1fr; padding-right: 2; }
-    OrderCardView.-wide #card-right { width: 1fr; }
     """
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self._parts: tuple[list[RenderableType], list[RenderableType], list[RenderableType]] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="card-title")
-        yield Static(id="card-facts")
-        yield Static(id="card-alerts")
-        with Horizontal(id="card-body"):
-            with Vertical(id="card-left"):
-                yield Static(id="card-timeline")
-            with Vertical(id="card-right"):
-                yield Static(id="card-parcels")
-                yield Static(id="card-lines")
-                yield Static(id="card-customer")
-                yield Static(id="card-replies")
+        yield _CardContent(id="card-content")
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width >= WIDE, "-wide")
+        wide = self.size.width >= WIDE
+        if wide != self.has_class("-wide"):
+            self.set_class(wide, "-wide")
+            self._paint()
 
     def show(
         self,
@@ -145,29 +248,33 @@ class OrderCardView(VerticalScroll):
     ) -> None:
         """Render ``card`` as of ``now``."""
         self.query_one("#card-title", Static).update(card_title(card))
-        self.query_one("#card-facts", Static).update(card_facts(card, now))
-        alert_box = self.query_one("#card-alerts", Static)
-        alert_box.display = bool(alerts)
-        alert_box.update(
-            Group(*(Text(f"{ALERT_MARK[a.severity]} {a.text}", style=ALERT_STYLE[a.severity]) for a in alerts))
-        )
-        self.query_one("#card-timeline", Static).update(
-            _section(tr("card.timeline"), timeline_table(card.timeline, now))
-        )
-        self.query_one("#card-parcels", Static).update(_section(tr("card.parcels"), parcels_block(card, now)))
-        self.query_one("#card-lines", Static).update(_section(tr("card.lines"), lines_table(card)))
-        customer = self.query_one("#card-customer", Static)
-        customer.display = card.customer is not None
-        if card.customer is not None:
-            customer.update(_section(tr("card.customer"), customer_block(card, now)))
-        reply_box = self.query_one("#card-replies", Static)
-        reply_box.display = bool(replies)
-        reply_box.update(
-            _section(
-                tr("card.replies") + "  (" + tr("card.reply_hint") + ")",
-                Group(*(Text.assemble((f"{i}. ", "bold"), reply) for i, reply in enumerate(replies, 1))),
+        head: list[RenderableType] = [QuickTable(card_facts(card, now))]
+        if alerts:
+            head.append(
+                Group(*(Text(f"{ALERT_MARK[a.severity]} {a.text}", style=ALERT_STYLE[a.severity]) for a in alerts))
             )
-        )
+        left: list[RenderableType] = [_section(tr("card.timeline"), QuickTable(timeline_table(card.timeline, now)))]
+        right: list[RenderableType] = [
+            _section(tr("card.parcels"), parcels_block(card, now)),
+            _section(tr("card.lines"), _quick(lines_table(card))),
+        ]
+        if card.customer is not None:
+            right.append(_section(tr("card.customer"), customer_block(card, now)))
+        if replies:
+            right.append(
+                _section(
+                    tr("card.replies") + "  (" + tr("card.reply_hint") + ")",
+                    Group(*(Text.assemble((f"{i}. ", "bold"), reply) for i, reply in enumerate(replies, 1))),
+                )
+            )
+        self._parts = (head, left, right)
+        self._paint()
+
+    def _paint(self) -> None:
+        if self._parts is None:
+            return
+        content = self.query_one("#card-content", _CardContent)
+        content.update(_CardVisual(content, _CardLayout(*self._parts, wide=self.has_class("-wide"))))
 
 
 def _ship_by(card: OrderCard, now: datetime) -> Text:

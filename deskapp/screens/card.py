@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
 
 from db.views import OrderCard
+from widgets.footer import DeskFooter
 from widgets.header import DeskHeader
-from widgets.i18n import tr
+from widgets.i18n import language, tr
 from widgets.order_card import OrderCardView
 
 from deskapp.screens.base import DeskScreen, localize_bindings
@@ -54,6 +55,10 @@ class MemoDialog(ModalScreen[str | None]):
 class CardScreen(DeskScreen):
     """One order's lifecycle card.
 
+    The app builds one CardScreen at start-up and fills it with each order it opens (see
+    :meth:`load` and ``DeskApp.open_order``): composing ~20 widgets, their CSS and a footer for every
+    Enter cost more than everything else in the keypress together.
+
     | Key | Action |
     | :- | :- |
     | escape | Back to the lookup, query and results kept. |
@@ -74,38 +79,61 @@ class CardScreen(DeskScreen):
 
     app: DeskApp
 
-    def __init__(self, order_id: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.order_id = order_id
+        self.order_id: int | None = None
         self.card: OrderCard | None = None
         self.replies: list[str] = []
+        self._language = language()
+        self._styled_for: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield DeskHeader(clock=self.app.clock)
         yield OrderCardView(id="card")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         header = self.query_one(DeskHeader)
         header.operator = self.app.operator_name
         header.sync_state = self.app.sync_state
-        self.query_one(OrderCardView).focus()
-        self.load()
+        self._styled_for = self._style_inputs()  # every node was just styled, mounting
 
-    @work(exclusive=True, group="card", exit_on_error=False)
-    async def load(self) -> None:
-        """Read the card and render it."""
+    def _style_inputs(self) -> tuple:
+        return (self.app.theme, self.app.classes, self.app.pseudo_classes)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles every node of a screen each time it comes back: ~10 ms on every card
+        # here. What these styles depend on and could change while the card is away is the app's
+        # theme and state (a CSS change restyles all screens by itself; focus and hover changes
+        # restyle their own nodes), so restyle only when those changed. This handler runs before
+        # Textual's own, which reads the flag.
+        styled_for = self._style_inputs()
+        if styled_for == self._styled_for:
+            event.refresh_styles = False
+        self._styled_for = styled_for
+
+    async def load(self, order_id: int) -> bool:
+        """Read order ``order_id`` and show it; False, and the screen untouched, if it is gone."""
         now = self.app.clock()
-        card = await self.app.store.order_card(self.order_id, now=now)
+        card = await self.app.store.order_card(order_id, now=now)
         if card is None:
-            self.app.notify(tr("card.not_found"), severity="error", markup=False)
-            self.dismiss()
-            return
-        self.card = card
+            return False
+        if self._language != language():  # F2 since this screen was last filled
+            self._language = language()
+            localize_bindings(self)
+            self.refresh_bindings()
+        self.query_one(DeskHeader).sync_state = self.app.sync_state
+        view = self.query_one(OrderCardView)
+        if order_id != self.order_id:
+            view.scroll_home(animate=False)
+        self.order_id, self.card = order_id, card
         self.replies = replies(card, now)
-        self.query_one(OrderCardView).show(card, alerts=alerts(card, now), replies=self.replies, now=now)
+        view.show(card, alerts=alerts(card, now), replies=self.replies, now=now)
+        self.set_focus(view, scroll_visible=False)  # now, not after the first frame (as focus() would)
+        return True
 
     def action_back(self) -> None:
+        self.card = None  # nothing of this order is left to copy once the screen is gone
         self.dismiss()
 
     def _copy(self, value: str, what: str = "") -> None:
@@ -135,8 +163,11 @@ class CardScreen(DeskScreen):
 
     @work(group="card-write", exit_on_error=False)
     async def _memo_entered(self, memo: str | None) -> None:
-        if memo is None or self.card is None:
+        if memo is None or self.card is None or self.order_id is None:
             return
-        await self.app.store.set_seller_memo(self.order_id, memo, actor=self.app.actor)
+        order_id = self.order_id
+        await self.app.store.set_seller_memo(order_id, memo, actor=self.app.actor)
         self.app.notify(tr("card.memo_saved"), markup=False, timeout=2)
-        self.load()
+        if self.order_id == order_id and not await self.load(order_id):
+            self.app.notify(tr("card.not_found"), severity="error", markup=False)
+            self.action_back()

@@ -8,9 +8,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from db.search import LIMIT
+from widgets.footer import DeskFooter
 from widgets.header import DeskHeader
 from widgets.i18n import tr
 from widgets.results import ResultsTable
@@ -57,7 +58,7 @@ class LookupScreen(DeskScreen):
         yield SearchBox(placeholder=tr("lookup.placeholder"), id="search")
         yield Static(Content(tr("lookup.hint")), id="lookup-status")
         yield ResultsTable(id="results")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         header = self.query_one(DeskHeader)
@@ -81,7 +82,8 @@ class LookupScreen(DeskScreen):
         return self.query_one("#results", ResultsTable)
 
     def _status(self, text: str) -> None:
-        self.query_one("#lookup-status", Static).update(Content(text))
+        # One line whatever it says: repaint it, without a layout pass over the whole screen.
+        self.query_one("#lookup-status", Static).update(Content(text), layout=False)
 
     @on(Input.Changed, "#search")
     def _query_changed(self, event: Input.Changed) -> None:

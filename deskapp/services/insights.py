@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from db.codes import UNSHIPPED, AfterSale
 from db.views import OrderCard, ParcelView
-from widgets.format import aftersale_label, duration, full_time, short_time
+from widgets.format import aftersale_label, carrier_label, duration, full_time, short_time
 from widgets.i18n import tr
 
 #: Labels should be printed this long before the ship-by promise.
@@ -90,7 +90,7 @@ def replies(card: OrderCard, now: datetime) -> list[str]:
     found: list[str] = []
     codes = {a.code for a in alerts(card, now)}
     road = [p for p in card.parcels if p.waybill_no and p.state in ("shipped", "in_transit", "delivered")]
-    if "hold" in codes:
+    if "hold" in codes and "地址" in (card.hold_reason or ""):  # an address hold: ask the buyer
         address = " ".join(x for x in (card.province, card.city, card.district, card.address_detail) if x)
         found.append(tr("reply.hold", address=address))
     if card.after_sale in _OPEN_AFTERSALE:
@@ -98,7 +98,7 @@ def replies(card: OrderCard, now: datetime) -> list[str]:
     if "stale_tracking" in codes:
         stale = next(p for p in road if p.state != "delivered") if road else None
         if stale:
-            found.append(tr("reply.stale", carrier=stale.carrier, waybill=stale.waybill_no))
+            found.append(tr("reply.stale", carrier=carrier_label(stale.carrier), waybill=stale.waybill_no))
     if card.status in UNSHIPPED:
         if "overdue" in codes or "unshipped" in codes:
             found.append(tr("reply.late"))
@@ -113,7 +113,12 @@ def replies(card: OrderCard, now: datetime) -> list[str]:
     elif road and "stale_tracking" not in codes:
         parcel = road[-1]
         found.append(
-            tr("reply.shipped", carrier=parcel.carrier, waybill=parcel.waybill_no, track=parcel.last_track_text or "—")
+            tr(
+                "reply.shipped",
+                carrier=carrier_label(parcel.carrier),
+                waybill=parcel.waybill_no,
+                track=parcel.last_track_text or "—",
+            )
         )
     if card.customer and card.customer.returns_30d >= EASY_RETURN_AFTER:
         found.append(tr("reply.easy_return"))

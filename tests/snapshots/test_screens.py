@@ -46,8 +46,6 @@ async def _pick(path: Path, kind: str) -> int:
             if kind == "split":
                 query = (
                     select(p.order_id)
-                    .join(Order.__table__, o.id == p.order_id)
-                    .where(o.status == "in_transit")
                     .group_by(p.order_id)
                     .having(func.count() >= 2)
                     .order_by(p.order_id.desc())
