@@ -63,7 +63,8 @@ class DeskApp(App):
         self.card_screen: CardScreen  # one for the session, built in _prepare
         self._card_screen_ready = asyncio.Event()
         self._last_input = monotonic()
-        self._input_since_gc = False
+        self._input_since_gc = True  # the first idle moment also collects what start-up left
+        self._frozen = False
         localize_bindings(self)
 
     def get_default_screen(self) -> Screen:
@@ -79,7 +80,7 @@ class DeskApp(App):
 
     @work(group="startup", exit_on_error=False)
     async def _prepare(self) -> None:
-        """After the first frame: build the card screen, then freeze what start-up built."""
+        """After the first frame: build the card screen."""
         self.card_screen = screen = CardScreen()
         self.install_screen(screen, "card")
         try:
@@ -90,9 +91,6 @@ class DeskApp(App):
             screen._compositor.render_update(full=True)  # noqa: SLF001
         finally:
             self._card_screen_ready.set()
-        # Both screens live as long as the app: move them out of the collector's way for good.
-        gc.collect()
-        gc.freeze()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.InputEvent):
@@ -104,6 +102,11 @@ class DeskApp(App):
         if self._input_since_gc and monotonic() - self._last_input >= GC_IDLE_AFTER:
             self._input_since_gc = False
             gc.collect()
+            if not self._frozen:
+                # What start-up built (both screens, the Store) lives as long as the app: out of
+                # the collector's way for good, so every later full collection is short.
+                gc.freeze()
+                self._frozen = True
 
     def open_order(self, order_id: int) -> None:
         """Show the lifecycle card of one order."""

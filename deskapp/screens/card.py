@@ -118,11 +118,13 @@ class CardScreen(DeskScreen):
         card = await self.app.store.order_card(order_id, now=now)
         if card is None:
             return False
+        header = self.query_one(DeskHeader)
         if self._language != language():  # F2 since this screen was last filled
             self._language = language()
             localize_bindings(self)
             self.refresh_bindings()
-        self.query_one(DeskHeader).sync_state = self.app.sync_state
+            header.refresh()
+        header.sync_state = self.app.sync_state
         view = self.query_one(OrderCardView)
         if order_id != self.order_id:
             view.scroll_home(animate=False)
