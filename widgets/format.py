@@ -28,24 +28,23 @@ def local(at: datetime | None) -> datetime | None:
     return at.astimezone(CHINA) if at else None
 
 
-def short_time(at: datetime | None, now: datetime | None = None) -> str:
-    """'11-20 14:05' (China time), with the year only when it is not this year's."""
+def _this_year_or(at: datetime | None, now: datetime | None, this_year: str, other_year: str) -> str:
     if at is None:
         return "—"
     value = at.astimezone(CHINA)
     if now is not None and value.year != now.astimezone(CHINA).year:
-        return value.strftime("%Y-%m-%d")
-    return value.strftime("%m-%d %H:%M")
+        return value.strftime(other_year)
+    return value.strftime(this_year)
+
+
+def short_time(at: datetime | None, now: datetime | None = None) -> str:
+    """'11-20 14:05' (China time), or '2025-11-20' when it is not this year's."""
+    return _this_year_or(at, now, "%m-%d %H:%M", "%Y-%m-%d")
 
 
 def short_date(at: datetime | None, now: datetime | None = None) -> str:
     """'11-20' (China time), or '25-11-20' when it is not this year's."""
-    if at is None:
-        return "—"
-    value = at.astimezone(CHINA)
-    if now is not None and value.year != now.astimezone(CHINA).year:
-        return value.strftime("%y-%m-%d")
-    return value.strftime("%m-%d")
+    return _this_year_or(at, now, "%m-%d", "%y-%m-%d")
 
 
 def full_time(at: datetime | None) -> str:

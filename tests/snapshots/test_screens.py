@@ -7,7 +7,6 @@ Update with ``pytest tests/snapshots --snapshot-update`` after looking at the ne
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,10 @@ from sqlalchemy import func, select
 
 from db.models import Order, Parcel
 from db.store import Store
-from tests.appkit import app_on, build_demo_db_sync
+from tests.appkit import app_on
 from widgets.i18n import set_language
 
 SIZES = [(80, 24), (120, 40)]
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_demo_db_sync(tmp_path_factory.mktemp("snapdemo") / "demo.db")
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "demo.db"
-    shutil.copy(demo_template, target)
-    return target
 
 
 @pytest.fixture(autouse=True)
