@@ -25,33 +25,35 @@ from pathlib import Path
 
 from _common import DEFAULT_DB, ROOT, ensure_demo
 
-DESKAPP = """
-import os, sys, time
+# Shared by both programs: write (time, RSS kB, peak RSS kB) to $MARK, then quit the app.
+MARK = """
+import os, time
+
+def mark_and_exit(app):
+    rss = peak = 0
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"): rss = int(line.split()[1])
+        if line.startswith("VmHWM:"): peak = int(line.split()[1])
+    open(os.environ["MARK"], "w").write(f"{{time.time()}} {{rss}} {{peak}}")
+    app.exit()
+"""
+
+DESKAPP = MARK + """
+import sys
 sys.path.insert(0, {root!r})
 from deskapp.screens.lookup import LookupScreen
 from deskapp import __main__ as cli
 
-def _ready(self):
-    def mark():
-        rss = peak = 0
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"): rss = int(line.split()[1])
-            if line.startswith("VmHWM:"): peak = int(line.split()[1])
-        open(os.environ["MARK"], "w").write(f"{{time.time()}} {{rss}} {{peak}}")
-        self.app.exit()
-    self.call_after_refresh(mark)
-
-LookupScreen.on_ready = _ready
 original = LookupScreen.on_mount
 def on_mount(self):
     original(self)
-    self.call_after_refresh(lambda: _ready(self))
+    self.call_after_refresh(lambda: mark_and_exit(self.app))  # after the first frame
 LookupScreen.on_mount = on_mount
 sys.exit(cli.main(["--db", {db!r}, "--operator", "bench"]))
 """
 
-FLOOR = """
-import os, sqlite3, sys, time
+FLOOR = MARK + """
+import sqlite3
 from textual.app import App
 from textual.widgets import Static
 
@@ -61,14 +63,7 @@ class Minimal(App):
         n = self.conn.execute("SELECT count(*) FROM orders").fetchone()[0]
         yield Static(f"{{n}} orders")
     def on_mount(self):
-        def mark():
-            rss = peak = 0
-            for line in open("/proc/self/status"):
-                if line.startswith("VmRSS:"): rss = int(line.split()[1])
-                if line.startswith("VmHWM:"): peak = int(line.split()[1])
-            open(os.environ["MARK"], "w").write(f"{{time.time()}} {{rss}} {{peak}}")
-            self.exit()
-        self.call_after_refresh(mark)
+        self.call_after_refresh(lambda: mark_and_exit(self))
 Minimal().run()
 """
 

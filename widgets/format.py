@@ -23,11 +23,6 @@ def money(fen: int) -> str:
     return f"{sign}¥{fen // 100:,}.{fen % 100:02d}"
 
 
-def local(at: datetime | None) -> datetime | None:
-    """The same instant in China time."""
-    return at.astimezone(CHINA) if at else None
-
-
 def _this_year_or(at: datetime | None, now: datetime | None, this_year: str, other_year: str) -> str:
     if at is None:
         return "—"

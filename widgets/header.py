@@ -37,9 +37,18 @@ class DeskHeader(Widget):
     sync_state: reactive[str] = reactive("off")
     """One of ok, lagging, failing, off."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None, **kwargs) -> None:  # noqa: ANN003
+    def __init__(
+        self,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        operator: str = "",
+        sync_state: str = "off",
+        **kwargs,  # noqa: ANN003
+    ) -> None:
         super().__init__(**kwargs)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.set_reactive(DeskHeader.operator, operator)
+        self.set_reactive(DeskHeader.sync_state, sync_state)
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.refresh)

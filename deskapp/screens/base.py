@@ -7,6 +7,7 @@ from dataclasses import replace
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+from widgets.header import DeskHeader
 from widgets.i18n import tr
 
 
@@ -32,8 +33,13 @@ def localize_bindings(node: DOMNode) -> None:
 
 
 class DeskScreen(Screen):
-    """Base screen: translates its key help on creation."""
+    """Base screen: translates its key help on creation and builds the shared header."""
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
         localize_bindings(self)
+
+    def header(self) -> DeskHeader:
+        """The header every screen shows: the app's clock, operator and sync state."""
+        app = self.app
+        return DeskHeader(clock=app.clock, operator=app.operator_name, sync_state=app.sync_state)

@@ -88,14 +88,11 @@ class CardScreen(DeskScreen):
         self._styled_for: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield DeskHeader(clock=self.app.clock)
+        yield self.header()
         yield OrderCardView(id="card")
         yield DeskFooter()
 
     def on_mount(self) -> None:
-        header = self.query_one(DeskHeader)
-        header.operator = self.app.operator_name
-        header.sync_state = self.app.sync_state
         self._styled_for = self._style_inputs()  # every node was just styled, mounting
 
     def _style_inputs(self) -> tuple:

@@ -54,16 +54,13 @@ class LookupScreen(DeskScreen):
     app: DeskApp
 
     def compose(self) -> ComposeResult:
-        yield DeskHeader(clock=self.app.clock)
+        yield self.header()
         yield SearchBox(placeholder=tr("lookup.placeholder"), id="search")
         yield Static(Content(tr("lookup.hint")), id="lookup-status")
         yield ResultsTable(id="results")
         yield DeskFooter()
 
     def on_mount(self) -> None:
-        header = self.query_one(DeskHeader)
-        header.operator = self.app.operator_name
-        header.sync_state = self.app.sync_state
         self.query_one("#search", SearchBox).focus()
 
     def relabel(self) -> None:
