@@ -87,10 +87,12 @@ def aftersale_label(state: str) -> str:
 
 
 def phone_display(raw: str) -> str:
-    """A phone as an agent can use it: platform ciphertext becomes a short '已加密' marker."""
+    """A phone as an agent can use it: ciphertext becomes '已加密', 转 in a virtual number '-'."""
     kind, _, _ = phone_fields(raw)
     if kind == PhoneKind.CIPHER:
         return tr("phone.cipher")
+    if kind == PhoneKind.VIRTUAL:  # one form, one cell: 17012345678转1234 → 17012345678-1234
+        return clean_text(raw).replace("转", "-")
     return clean_text(raw)
 
 

@@ -48,7 +48,7 @@ ZH: Mapping[str, str] = {
     "col.receiver": "收货人",
     "col.phone": "手机",
     "col.region": "地区",
-    "col.paid": "付款时间",
+    "col.paid": "付款",
     "col.amount": "金额",
     "col.matched": "匹配",
     "matched.order_no": "单号",

@@ -200,7 +200,8 @@ class ResultsTable(DataTable):
             "phone": _Cell(fit(phone_display(hit.receiver_phone), 16)),
             "region": _Cell(fit(hit.city + hit.district, 14)),
             "paid": _Cell(short_date(at, now) if narrow else short_time(at, now)),
-            "amount": _Cell(money(hit.total_fen), right=True),
+            # At 80 columns the header (金额) says what the ¥ would: one cell for the worst-case row.
+            "amount": _Cell(money(hit.total_fen).lstrip("¥") if narrow else money(hit.total_fen), right=True),
             "matched": _Cell(tr(f"matched.{hit.matched_by}"), "dim"),
         }
         return _spaced([cells[key] for key in self._columns])
