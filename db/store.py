@@ -124,6 +124,17 @@ class NewLine:
 
 
 @dataclass
+class NewParcel:
+    """A parcel a channel reports as sent: carrier and waybill, and the SKUs it carries if known."""
+
+    waybill_no: str
+    carrier: str = ""
+    warehouse: str = ""
+    shipped_at: datetime | None = None
+    skus: list[str] = field(default_factory=list)
+
+
+@dataclass
 class NewOrder:
     """A canonical order to add: what a connector, an import or a test hands the Store."""
 
@@ -156,6 +167,8 @@ class NewOrder:
     district: str = ""
     address_detail: str = ""
     lines: list[NewLine] = field(default_factory=list)
+    parcels: list[NewParcel] = field(default_factory=list)
+    shop_name: str = ""
 
 
 class OrderNotFound(LookupError):
