@@ -24,8 +24,12 @@ def ensure_demo(path: Path, orders: int, seed: int = 7) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
 
+    building = path.with_name(path.name + ".building")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(building) + suffix).unlink(missing_ok=True)
+
     async def build() -> None:
-        store = await Store.open(path, synchronous="OFF")
+        store = await Store.open(building, synchronous="OFF", cache_mb=1024)
         started = time.perf_counter()
         last = [0.0]
 
@@ -42,6 +46,7 @@ def ensure_demo(path: Path, orders: int, seed: int = 7) -> Path:
         print(f"  built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
     asyncio.run(build())
+    building.replace(path)  # only a complete build is ever reused
     return path
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -48,15 +48,19 @@ def normalise_url(url_or_path: str | Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(url_or_path: str | Path, *, synchronous: str = "FULL") -> AsyncEngine:
-    """Create the async engine for a database path or URL, with the settings above."""
+def make_engine(url_or_path: str | Path, *, synchronous: str = "FULL", cache_mb: int = 32) -> AsyncEngine:
+    """Create the async engine for a database path or URL, with the settings above.
+
+    ``cache_mb`` is SQLite's page cache per connection; a bulk build of a large file wants far
+    more than the default, or every index insert becomes a disk read.
+    """
     url = normalise_url(url_or_path)
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        _configure_sqlite(engine.sync_engine, synchronous)
+        _configure_sqlite(engine.sync_engine, synchronous, cache_mb=cache_mb)
         return engine
     engine = create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
     if engine.dialect.name == "postgresql":
@@ -64,26 +68,7 @@ def make_engine(url_or_path: str | Path, *, synchronous: str = "FULL") -> AsyncE
     return engine
 
 
-def make_read_engine(engine: AsyncEngine) -> Engine | None:
-    """A plain (thread-side) engine for the hot reads of a SQLite file; None for other databases.
-
-    Through aiosqlite every statement costs four thread hops (cursor, execute, fetch, close) plus
-    BEGIN and the pool's reset: ~24 hops and 2–6 ms for one lookup whose SQL takes 0.1 ms. The
-    Store instead runs a whole read (all its statements) in one hop on this engine. Its
-    connections are ``query_only``: a read path can never write.
-    """
-    if not is_sqlite(engine):
-        return None
-    url = engine.url.set(drivername="sqlite")
-    reader = create_engine(
-        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-        pool_size=2, max_overflow=4, pool_use_lifo=True,  # LIFO: the warm page cache answers
-    )
-    _configure_sqlite(reader, "NORMAL", query_only=True)
-    return reader
-
-
-def _configure_sqlite(sync_engine: Engine, synchronous: str, *, query_only: bool = False) -> None:
+def _configure_sqlite(sync_engine: Engine, synchronous: str, *, query_only: bool = False, cache_mb: int = 32) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see module doc)
@@ -92,7 +77,7 @@ def _configure_sqlite(sync_engine: Engine, synchronous: str, *, query_only: bool
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA cache_size=-32000")  # 32 MB page cache per connection
+        cursor.execute(f"PRAGMA cache_size={-1000 * cache_mb}")  # KiB when negative
         cursor.execute("PRAGMA temp_store=MEMORY")
         if query_only:
             cursor.execute("PRAGMA query_only=ON")

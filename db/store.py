@@ -7,28 +7,25 @@ SQLite) that rolls back unless it completes, and appends a timeline event naming
 
 from __future__ import annotations
 
-import asyncio
 import json
 from operator import itemgetter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy import JSON, Boolean, Column, Connection, DateTime, Table, TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db import search
-from db.engine import WRITE, is_sqlite, make_engine, make_read_engine
+from db import reads, search
+from db.engine import WRITE, is_sqlite, make_engine
 from db.fields import name_grams, normalise_query, phone_fields, search_text
 from db.migrate import upgrade
+from db.reader import Reader
 from db.models import (
-    RETURN_STATES,
-    ActorKind,
     Channel,
     Customer,
     NameGram,
@@ -42,16 +39,7 @@ from db.models import (
     TimelineEvent,
 )
 from db.sanitize import clean_text
-from db.views import (
-    Actor,
-    CustomerView,
-    LineView,
-    OrderCard,
-    OrderHit,
-    OtherOrder,
-    ParcelView,
-    TimelineItem,
-)
+from db.views import Actor, OrderCard, OrderHit
 
 _o = Order.__table__.c
 _s = Shop.__table__.c
@@ -62,52 +50,9 @@ _t = TimelineEvent.__table__.c
 _c = Customer.__table__.c
 _op = Operator.__table__.c
 
-# Untyped on purpose: SQLAlchemy's per-row processing of the two tz-aware datetimes cost ~40 µs a
-# row (2 ms for 50 hits on every keystroke); _hit converts them with datetime.fromisoformat.
-_HITS_SQL = (
-    "SELECT o.id, o.order_no, o.channel, s.name, o.status, o.after_sale, o.receiver_name, "
-    "o.receiver_phone, o.city, o.district, o.paid_at, o.created_at, o.total_fen "
-    "FROM orders o JOIN shop s ON o.shop_id = s.id WHERE o.id "
-)
-_HITS_PG = text(_HITS_SQL + "= ANY(:ids)")  # asyncpg sends the list as one int[] parameter
-_CARD = (
-    select(Order.__table__, _s.name.label("shop_name"))
-    .join_from(Order.__table__, Shop.__table__, _o.shop_id == _s.id)
-    .where(_o.id == bindparam("id"))
-)
-_LINES = select(OrderLine.__table__).where(_l.order_id == bindparam("id")).order_by(_l.id)
-_PARCELS = select(Parcel.__table__).where(_p.order_id == bindparam("id")).order_by(_p.id)
-_PARCEL_LINES = (  # driven from parcel.order_id, so it is an index seek, never a scan of parcel_line
-    select(_pl.parcel_id, _l.sku, _pl.quantity)
-    .select_from(Parcel.__table__)
-    .join(ParcelLine.__table__, _pl.parcel_id == _p.id)
-    .join(OrderLine.__table__, _l.id == _pl.line_id)
-    .where(_p.order_id == bindparam("id"))
-    .order_by(_pl.parcel_id, _l.id)
-)
-_TIMELINE = (
-    select(TimelineEvent.__table__, _op.display_name)
-    .join_from(
-        TimelineEvent.__table__,
-        Operator.__table__,
-        (_t.actor_kind == ActorKind.OPERATOR) & (_t.actor_id == _op.id),
-        isouter=True,
-    )
-    .where(_t.order_id == bindparam("id"))
-    .order_by(_t.at, _t.id)
-)
-_CUSTOMER_ORDERS = (
-    select(_o.id, _o.order_no, _o.channel, _o.status, _o.after_sale, _o.paid_at, _o.total_fen, _o.created_at)
-    .where(_o.customer_id == bindparam("customer_id"))
-    .order_by(_o.created_at.desc())
-    .limit(200)
-)
 _BY_NO = select(_o.id).where((_o.order_no == bindparam("q")) | (_o.channel_order_id == bindparam("q")))
 
 T = TypeVar("T")
-
-#: How many of a customer's other orders the card lists.
-OTHER_ORDERS_SHOWN = 8
 
 
 @dataclass
@@ -178,46 +123,39 @@ class OrderNotFound(LookupError):
 class Store:
     """Async facade over the order pool. Create with :meth:`open`; close with :meth:`close`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: Reader | None = None) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**WRITE)
         self.dialect = engine.dialect.name
         self.url = engine.url
-        self._reader = make_read_engine(engine)
-        self._read_threads = (
-            ThreadPoolExecutor(max_workers=2, thread_name_prefix="deskapp-read") if self._reader else None
-        )
+        if reader is None and is_sqlite(engine) and engine.url.database not in (None, "", ":memory:"):
+            reader = Reader(engine.url.database)
+        self.reader = reader
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
-        """Run a whole read (a sync function of a Connection) in one go, in one snapshot.
+        """Run a whole read (``fn(q, *args)``, see ``db.reads``) in one snapshot.
 
-        SQLite: in one thread hop on the read engine (see ``db.engine.make_read_engine``).
+        SQLite: in one thread hop on plain sqlite3 connections (``db.reader``).
         PostgreSQL: on an async connection through ``run_sync`` (asyncpg needs no thread).
         """
-        if self._reader is None:
-            async with self.engine.connect() as conn:
-                return await conn.run_sync(fn, *args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_threads, self._read_in_thread, fn, args)
-
-    def _read_in_thread(self, fn: Callable[..., T], args: tuple) -> T:
-        with self._reader.connect() as conn:
-            return fn(conn, *args)
+        if self.reader is not None:
+            return await self.reader.read(fn, *args)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(_read_with_sqlalchemy, fn, args)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url_or_path: str | Path, *, synchronous: str = "FULL") -> Store:
+    async def open(cls, url_or_path: str | Path, *, synchronous: str = "FULL", cache_mb: int = 32) -> Store:
         """Open (creating and migrating as needed) the database at a path or URL."""
-        engine = make_engine(url_or_path, synchronous=synchronous)
+        engine = make_engine(url_or_path, synchronous=synchronous, cache_mb=cache_mb)
         await upgrade(engine)
         return cls(engine)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self._reader is not None:
-            self._read_threads.shutdown(wait=True)
-            self._reader.dispose()
+        if self.reader is not None:
+            self.reader.close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -239,7 +177,7 @@ class Store:
         probes = search.probes(query, dialect=self.dialect)
         if not probes:
             return []
-        return await self._read(_find_orders, probes, limit)
+        return await self._read(reads.find_orders, probes, limit, self.dialect == "sqlite")
 
     async def order_id_by_no(self, order_no: str) -> int | None:
         """The id of the order with this number or channel order id."""
@@ -248,13 +186,11 @@ class Store:
 
     async def order_card(self, order_id: int, *, now: datetime | None = None) -> OrderCard | None:
         """Everything the lifecycle card shows, read in one snapshot; None if there is no such order."""
-        return await self._read(_order_card, order_id, now or datetime.now(UTC))
+        return await self._read(reads.order_card, order_id, now or datetime.now(UTC))
 
     async def operator_name(self, login: str) -> str:
         """The display name of an operator (the login itself when unknown)."""
-        async with self.engine.connect() as conn:
-            name = (await conn.execute(select(_op.display_name).where(_op.id == login))).scalar()
-        return name or login
+        return await self._read(reads.operator_name, login) or login
 
     async def operators(self) -> list[Operator]:
         """Every operator, active first."""
@@ -264,8 +200,7 @@ class Store:
 
     async def count_orders(self) -> int:
         """How many orders the pool holds."""
-        async with self.engine.connect() as conn:
-            return (await conn.execute(select(func.count()).select_from(Order.__table__))).scalar_one()
+        return await self._read(reads.count_orders)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -409,123 +344,12 @@ def _sqlite_insert(table: Table, rows: Sequence[dict]) -> tuple[str, list]:
     return sql, values
 
 
-def _find_orders(conn: Connection, probes: list[search.Probe], limit: int) -> list[OrderHit]:
-    """One compound probe statement, then the hit rows: best rank first, newest first within."""
-    sql, params = search.compose(probes)
-    sqlite = conn.dialect.name == "sqlite"
-    rows = _driver_rows(conn, sql, params) if sqlite else conn.execute(text(sql), params).all()
-    ranked: dict[int, tuple[int, str]] = {}
-    for probe_index, order_id in rows:
-        probe = probes[probe_index]
-        if order_id not in ranked or probe.rank < ranked[order_id][0]:
-            ranked[order_id] = (probe.rank, probe.kind)
-    if not ranked:
-        return []
-    ids = sorted(ranked, key=lambda i: (ranked[i][0], -i))[:limit]
-    if sqlite:
-        hits = _driver_rows(conn, _HITS_SQL + f"IN ({','.join('?' * len(ids))})", ids)
-    else:
-        hits = conn.execute(_HITS_PG, {"ids": ids}).all()
-    by_id = {row[0]: row for row in hits}
-    return [_hit(by_id[i], ranked[i][1]) for i in ids if i in by_id]
+def _read_with_sqlalchemy(conn: Connection, fn: Callable[..., T], args: tuple) -> T:
+    def q(sql: str, params: dict | Sequence = ()) -> list[tuple]:
+        return [tuple(row) for row in conn.execute(text(sql), params or {})]
 
+    return fn(q, *args)
 
-def _driver_rows(conn: Connection, sql: str, params: dict | list) -> list[tuple]:
-    """Rows straight from the sqlite3 driver: for the per-keystroke lookup, SQLAlchemy's result
-    layer cost more than the SQL itself (0.5 ms of 0.9 ms). Plain statements, no transaction."""
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def _order_card(conn: Connection, order_id: int, now: datetime) -> OrderCard | None:
-    row = conn.execute(_CARD, {"id": order_id}).first()
-    if row is None:
-        return None
-    lines = conn.execute(_LINES, {"id": order_id}).all()
-    parcels = conn.execute(_PARCELS, {"id": order_id}).all()
-    parcel_lines = conn.execute(_PARCEL_LINES, {"id": order_id}).all()
-    events = conn.execute(_TIMELINE, {"id": order_id}).all()
-    others: list = []
-    customer = None
-    if row.customer_id is not None:
-        others = conn.execute(_CUSTOMER_ORDERS, {"customer_id": row.customer_id}).all()
-        customer = conn.execute(select(_c.name).where(_c.id == row.customer_id)).scalar()
-    carried: dict[int, list[tuple[str, int]]] = {}
-    for parcel_id, sku, qty in parcel_lines:
-        carried.setdefault(parcel_id, []).append((sku, qty))
-    return OrderCard(
-        id=row.id,
-        order_no=row.order_no,
-        channel=row.channel,
-        channel_order_id=row.channel_order_id,
-        shop_name=row.shop_name,
-        status=row.status,
-        raw_status=row.raw_status,
-        after_sale=row.after_sale,
-        raw_after_sale=row.raw_after_sale,
-        hold_reason=row.hold_reason,
-        total_fen=row.total_fen,
-        paid_fen=row.paid_fen,
-        post_fee_fen=row.post_fee_fen,
-        discount_fen=row.discount_fen,
-        created_at=row.created_at,
-        paid_at=row.paid_at,
-        ship_by=row.ship_by,
-        priority=row.priority,
-        tags=tuple(row.tags or ()),
-        presale=row.presale,
-        buyer_note=row.buyer_note,
-        seller_memo=row.seller_memo,
-        receiver_name=row.receiver_name,
-        receiver_phone=row.receiver_phone,
-        phone_kind=row.phone_kind,
-        province=row.province,
-        city=row.city,
-        district=row.district,
-        address_detail=row.address_detail,
-        lines=tuple(
-            LineView(l.id, l.sku, l.title, l.quantity, l.price_fen, l.gift, l.combo_sku)
-            for l in lines
-        ),
-        parcels=tuple(
-            ParcelView(
-                p.id,
-                p.warehouse,
-                p.carrier,
-                p.waybill_no,
-                p.state,
-                p.printed_at,
-                p.shipped_at,
-                p.delivered_at,
-                p.last_track_at,
-                p.last_track_text,
-                tuple(carried.get(p.id, ())),
-            )
-            for p in parcels
-        ),
-        timeline=tuple(
-            TimelineItem(
-                e.at,
-                e.actor_kind,
-                e.actor_id,
-                e.display_name or e.actor_id,
-                e.kind,
-                e.from_value,
-                e.to_value,
-                e.message,
-            )
-            for e in events
-        ),
-        customer=(
-            _customer_view(row, customer or row.receiver_name, others, now)
-            if row.customer_id is not None
-            else None
-        ),
-    )
 
 _TABLES = [
     Channel.__table__, Shop.__table__, Customer.__table__, Operator.__table__, Order.__table__,
@@ -668,39 +492,3 @@ async def append_event(
         )
     )
 
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    """A stored time as an aware UTC datetime (SQLite hands back text, asyncpg datetimes)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _hit(row, matched_by: str) -> OrderHit:  # noqa: ANN001
-    # Positional: _HITS selects in OrderHit's field order (this runs 50 times per keystroke).
-    *head, paid_at, created_at, total_fen = row
-    return OrderHit(*head, _utc(paid_at), _utc(created_at), total_fen, matched_by)
-
-
-def _customer_view(row, name: str, orders: Iterable, now: datetime) -> CustomerView:  # noqa: ANN001
-    orders = list(orders)
-    returns = [o for o in orders if o.after_sale in RETURN_STATES]
-    recent = now - timedelta(days=30)
-    returns_30d = sum(1 for o in returns if (o.paid_at or o.created_at) >= recent)
-    others = tuple(
-        OtherOrder(o.id, o.order_no, o.channel, o.status, o.after_sale, o.paid_at, o.total_fen)
-        for o in orders
-        if o.id != row.id
-    )[:OTHER_ORDERS_SHOWN]
-    return CustomerView(
-        id=row.customer_id,
-        name=name,
-        match_reason=row.customer_match,
-        order_count=len(orders),
-        return_count=len(returns),
-        returns_30d=returns_30d,
-        channels=tuple(sorted({o.channel for o in orders})),
-        others=others,
-    )
