@@ -146,11 +146,15 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url_or_path: str | Path, *, synchronous: str = "FULL", cache_mb: int = 32) -> Store:
-        """Open (creating and migrating as needed) the database at a path or URL."""
+    async def open(cls, url_or_path: str | Path, *, synchronous: str = "FULL", cache_mb: int = 32,
+                   reader: Reader | None = None) -> Store:
+        """Open (creating and migrating as needed) the database at a path or URL.
+
+        ``reader``: an already open Reader of the same SQLite file to answer reads (``db.lazy``).
+        """
         engine = make_engine(url_or_path, synchronous=synchronous, cache_mb=cache_mb)
         await upgrade(engine)
-        return cls(engine)
+        return cls(engine, reader)
 
     async def close(self) -> None:
         """Close every pooled connection."""

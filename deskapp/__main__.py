@@ -87,11 +87,26 @@ async def _open_store(db: str):  # noqa: ANN202
 
 
 async def run_app(settings: Settings, *, store=None) -> int:  # noqa: ANN001
-    """Open the store and run the app until the agent quits."""
-    store = store or await _open_store(settings.db)
+    """Open the store and run the app until the agent quits.
+
+    An existing, current SQLite file opens lazily (``db.lazy``): the lookup screen answers from
+    plain sqlite3 at once while the write engine opens behind it. Anything else opens fully first.
+    """
+    operator_name = None
+    if store is None:
+        from db.lazy import LazyStore, quick_reader
+
+        reader = quick_reader(settings.db)
+        if reader is not None:
+            store = LazyStore(reader, login=settings.operator)
+            operator_name = await reader.operator_name(settings.operator)
+        else:
+            store = await _open_store(settings.db)
     try:
-        await store.ensure_operator(settings.operator)
-        app = make_app(store, settings, operator_name=await store.operator_name(settings.operator))
+        if operator_name is None:
+            await store.ensure_operator(settings.operator)
+            operator_name = await store.operator_name(settings.operator)
+        app = make_app(store, settings, operator_name=operator_name)
         await app.run_async()
         return app.return_code or 0
     finally:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from time import monotonic
+from typing import TYPE_CHECKING
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -16,7 +17,6 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
-from db.store import Store
 from db.views import Actor
 from widgets.i18n import language, set_language, tr
 
@@ -24,6 +24,10 @@ from deskapp.screens.base import localize_bindings
 from deskapp.screens.card import CardScreen
 from deskapp.screens.lookup import LookupScreen
 from deskapp.settings import Settings
+
+if TYPE_CHECKING:
+    from db.lazy import LazyStore
+    from db.store import Store
 
 log = logging.getLogger("deskapp")
 
@@ -47,7 +51,7 @@ class DeskApp(App):
 
     def __init__(
         self,
-        store: Store,
+        store: Store | LazyStore,
         settings: Settings,
         *,
         operator_name: str | None = None,
@@ -80,7 +84,9 @@ class DeskApp(App):
 
     @work(group="startup", exit_on_error=False)
     async def _prepare(self) -> None:
-        """After the first frame: build the card screen."""
+        """After the first frame: open the write side of a lazily opened pool; build the card screen."""
+        if hasattr(self.store, "start"):
+            self.store.start()
         self.card_screen = screen = CardScreen()
         self.install_screen(screen, "card")
         try:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from db.engine import make_engine
+from db.lazy import LazyStore, quick_reader
 from db.store import Store
 from deskapp.__main__ import make_app
 from deskapp.services.demo import DEMO_NOW, build_demo
@@ -37,10 +38,20 @@ def build_demo_db_sync(path: Path, orders: int = 400, seed: int = 7) -> Path:
     return asyncio.run(build_demo_db(path, orders, seed))
 
 
-def app_on(path: Path):  # noqa: ANN201
-    """The app on an already migrated database; connections open inside the app's own loop."""
+def app_on(path: Path, *, lazy: bool = False):  # noqa: ANN201
+    """The app on an already migrated database; connections open inside the app's own loop.
+
+    ``lazy``: as ``deskapp`` opens an existing file — reads from plain sqlite3 at once, the write
+    engine opened in the background after the first frame (``db.lazy``).
+    """
     settings = Settings(db=str(path), operator=OPERATOR, language="zh")
-    return make_app(Store(make_engine(path)), settings, operator_name=OPERATOR_NAME, clock=fixed_clock)
+    if lazy:
+        reader = quick_reader(path)
+        assert reader is not None, "an existing, current database opens lazily"
+        store = LazyStore(reader, login=OPERATOR)
+    else:
+        store = Store(make_engine(path))
+    return make_app(store, settings, operator_name=OPERATOR_NAME, clock=fixed_clock)
 
 
 def screen_text(app) -> str:  # noqa: ANN001

@@ -45,9 +45,10 @@ async def _an_order(path: Path, **where) -> tuple[int, str, str]:  # noqa: ANN00
     return row.id, row.order_no, row.receiver_name
 
 
-async def test_type_order_no_enter_opens_card_and_escape_returns(demo_db: Path) -> None:
+@pytest.mark.parametrize("lazy", [False, True], ids=["opened", "lazy"])
+async def test_type_order_no_enter_opens_card_and_escape_returns(demo_db: Path, lazy: bool) -> None:
     order_id, order_no, _ = await _an_order(demo_db, channel="taobao")
-    app = app_on(demo_db)
+    app = app_on(demo_db, lazy=lazy)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, LookupScreen)
         assert app.screen.query_one("#search", Input).has_focus  # ready to type at once
@@ -118,9 +119,10 @@ async def test_phone_tail_finds_masked_numbers(demo_db: Path) -> None:
         assert all(hit.receiver_phone.endswith(tail) or tail in hit.receiver_phone for hit in table._hits)
 
 
-async def test_memo_edit_is_recorded_under_the_operator(demo_db: Path) -> None:
+@pytest.mark.parametrize("lazy", [False, True], ids=["opened", "lazy"])
+async def test_memo_edit_is_recorded_under_the_operator(demo_db: Path, lazy: bool) -> None:
     order_id, order_no, _ = await _an_order(demo_db, status="allocating")
-    app = app_on(demo_db)
+    app = app_on(demo_db, lazy=lazy)
     async with app.run_test(size=(80, 24)) as pilot:
         app.open_order(order_id)
         await _settle(pilot)
