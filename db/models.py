@@ -14,7 +14,7 @@ no channel can give back (operators' actions, scans, address edits).
 from __future__ import annotations
 
 from datetime import datetime
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from db.codes import (  # noqa: F401 - re-exported: the codes belong with the tables
@@ -109,6 +109,9 @@ class Order(SQLModel, table=True):
     customer_id: int | None = Field(default=None, foreign_key="customer.id")
     customer_match: str = Field(default="", max_length=32)  # why this customer: phone, name+address ...
     search_text: str = ""  # receiver, customer and address, for the substring index
+    # Hash of the canonical content a channel last delivered (lines and parcels included): an
+    # unchanged payload is skipped with no write and no event (db.ingest).
+    fingerprint: str | None = Field(default=None, max_length=40)
 
 
 class OrderLine(SQLModel, table=True):
@@ -155,10 +158,20 @@ class ParcelLine(SQLModel, table=True):
 
 
 class TimelineEvent(SQLModel, table=True):
-    """An append-only record of one step or change: the order's history and its audit log."""
+    """An append-only record of one step or change: the order's history and its audit log.
+
+    ``dedupe_key`` names an event that must be recorded once however often it is reported (a
+    carrier scan pushed twice): unique per order where set, NULL (no constraint) otherwise.
+    """
 
     __tablename__ = "timeline_event"
-    __table_args__ = (Index("ix_timeline_order_at", "order_id", "at"),)
+    __table_args__ = (
+        Index("ix_timeline_order_at", "order_id", "at"),
+        Index(
+            "ux_timeline_order_dedupe", "order_id", "dedupe_key", unique=True,
+            sqlite_where=text("dedupe_key IS NOT NULL"), postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id")
@@ -171,6 +184,7 @@ class TimelineEvent(SQLModel, table=True):
     to_value: str | None = None
     message: str = ""
     detail: dict | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))  # None → SQL NULL
+    dedupe_key: str | None = Field(default=None, max_length=128)
 
 
 class Operator(SQLModel, table=True):
@@ -194,3 +208,83 @@ class NameGram(SQLModel, table=True):
 
     gram: str = Field(primary_key=True, max_length=8)
     order_id: int = Field(primary_key=True, foreign_key="orders.id")
+
+
+class OrderSource(SQLModel, table=True):
+    """What the channel last delivered for an order, as canonical values (lines and parcels too).
+
+    Ingest compares a new payload field by field with this snapshot, not with the order row: a
+    field the channel did not change keeps what the desk made of it (an operator's memo or
+    address edit, a status moved on to 审核中), and a field it did change is applied and recorded.
+    """
+
+    __tablename__ = "order_source"
+
+    order_id: int = Field(primary_key=True, foreign_key="orders.id")
+    snapshot: dict = Field(sa_column=Column(JSON, nullable=False))
+
+
+class SyncCursor(SQLModel, table=True):
+    """One connector stream's watermark, committed with the orders it covers, and its health.
+
+    ``connector`` is ``"<channel>:<shop>"``; ``stream`` is ``"orders"`` (a connector may sync more
+    than one list). The ``day_*`` counters are for the China date in ``day`` (the Connectors screen).
+    """
+
+    __tablename__ = "sync_cursor"
+
+    connector: str = Field(primary_key=True, max_length=96)
+    stream: str = Field(primary_key=True, max_length=32)
+    watermark: datetime | None = None  # every change modified before this is in the pool
+    updated_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_errors: int = 0
+    day: str = Field(default="", max_length=10)
+    day_new: int = 0
+    day_updated: int = 0
+    day_errors: int = 0
+    day_quarantined: int = 0
+
+
+class QuarantineEntry(SQLModel, table=True):
+    """A payload that could not be ingested as it is, kept with the reason, for a person to decide.
+
+    The payload is stored raw (exactly as received); it is cleaned only when shown. ``identity`` is
+    a hash of (connector, external id, payload): the same payload quarantined again is this row
+    with ``attempts`` + 1, not a new row. States: open → retried / discarded / resolved.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        Index("ix_quarantine_state_connector", "state", "connector"),
+        Index("ix_quarantine_external", "channel", "shop_code", "external_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    identity: str = Field(max_length=64, unique=True)
+    connector: str = Field(max_length=96)
+    channel: str = Field(max_length=32)
+    shop_code: str = Field(max_length=64)
+    external_id: str | None = Field(default=None, max_length=128)
+    payload: str = ""
+    reason: str = ""
+    code: str = Field(default="invalid", max_length=32)
+    first_seen: datetime
+    last_seen: datetime
+    attempts: int = 1
+    state: str = Field(default="open", max_length=12)
+    resolved_by: str | None = Field(default=None, max_length=96)
+    resolved_at: datetime | None = None
+
+
+class SyncLease(SQLModel, table=True):
+    """Who may sync this database: one holder at a time until ``expires_at`` (renewed while alive)."""
+
+    __tablename__ = "sync_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)
+    acquired_at: datetime
+    expires_at: datetime

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", parents=[common], help="print one order's card")
     show.add_argument("order_no")
     show.add_argument("--json", action="store_true")
+    from deskapp.commands import register
+
+    register(sub, common)  # import, config check: handlers in deskapp/commands/
     return parser
 
 
@@ -78,6 +81,10 @@ def _setup_logging(path: Path) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # httpx logs every request at INFO with its full URL — and some platforms put the access
+    # token and signature in the query string. Credentials never reach a log.
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _open_store(db: str):  # noqa: ANN202
@@ -279,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(settings.log_file)
     commands = {None: lambda: run_app(settings), "demo": lambda: run_demo(args, settings),
                 "lookup": lambda: run_lookup(args, settings), "show": lambda: run_show(args, settings)}
+    if hasattr(args, "handler"):  # subcommands registered by deskapp.commands
+        commands[args.command] = lambda: args.handler(args, settings)
     try:
         return asyncio.run(commands[args.command]())
     except KeyboardInterrupt:

@@ -1,0 +1,112 @@
+"""``deskapp sync [--once] [--config deskapp.toml]``: the connectors, headless, for a shared server.
+
+Runs one sync worker per configured shop until SIGTERM or Ctrl+C (a clean stop: the running
+batch commits or rolls back, the lease is given back), or one pass with ``--once``. Only one
+process per database syncs at a time (the lease); a second one waits its turn. Logs go to the
+config's ``log_file`` (else deskapp's log file), never to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+from db.sanitize import clean_text
+from deskapp.commands.config_check import default_config_path
+from deskapp.settings import Settings
+
+log = logging.getLogger("deskapp.sync")
+
+#: Every platform call gives up after this; the retry policy decides what happens next.
+HTTP_TIMEOUT_S = 15.0
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sync = sub.add_parser("sync", parents=[common], help="run the connectors without the app (a shared server)")
+    sync.add_argument("--config", help="the config file (default: $DESKAPP_CONFIG or ./deskapp.toml)")
+    sync.add_argument("--once", action="store_true", help="one pass over every shop, then exit")
+    sync.set_defaults(handler=run_sync)
+
+
+async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    from connectors.config import ConfigError, load
+    from connectors.wiring import build_workers, run_workers
+    from db.store import Store
+    from widgets.i18n import language
+
+    path = Path(args.config) if args.config else default_config_path()
+    try:
+        config = load(path)
+    except ConfigError as error:
+        print(f"deskapp sync: {path}:", file=sys.stderr)
+        for problem in error.problems:
+            print("  · " + clean_text(problem.text(language())), file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"deskapp sync: {path}: {error.strerror}", file=sys.stderr)
+        return 2
+    if config.log_file is not None:
+        _log_to(config.log_file)
+    db = args.db or config.db or settings.db
+    store = await Store.open(db)
+    try:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:
+            workers, failed = build_workers(store, config, client)
+            for item in failed:
+                print(f"deskapp sync: {item.connector}: {clean_text(item.reason)}", file=sys.stderr)
+            if not workers:
+                print("deskapp sync: 没有可运行的店铺 / no shop can run", file=sys.stderr)
+                return 2
+            if args.once:
+                return await _once(workers)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"deskapp sync: {len(workers)} shops → {db} (Ctrl+C stops)", file=sys.stderr, flush=True)
+            log.info("sync started: %d shops, database %s", len(workers), db)
+            await run_workers(workers, stop)
+            log.info("sync stopped")
+            return 0
+    finally:
+        await store.close()
+
+
+async def _once(workers) -> int:  # noqa: ANN001
+    from connectors.sync import LEASE_NAME, PROCESS_HOLDER
+    from db.ingest import lease_release
+
+    try:
+        return await _each_once(workers)
+    finally:
+        if workers:  # hand the lease back now rather than make the next run wait for it to expire
+            await lease_release(workers[0].runner.store, LEASE_NAME, PROCESS_HOLDER)
+
+
+async def _each_once(workers) -> int:  # noqa: ANN001
+    failures = 0
+    for worker in workers:
+        report = await worker.runner.run_once()
+        r = report.result
+        state = "ok" if report.ok else clean_text(report.error or report.skipped or "")
+        failures += not report.ok
+        print(f"{report.connector}: {state} · fetched {report.fetched} · new {r.inserted} · updated {r.updated}"
+              f" · unchanged {r.unchanged} · quarantined {r.quarantined}", flush=True)
+    return 1 if failures else 0
+
+
+def _log_to(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(handler)
