@@ -52,7 +52,9 @@ from db.ingest import (
     cursor_record_error,
     ingest,
     lease_acquire,
+    lease_holder,
     lease_release,
+    lease_take_over,
     order_problem,
     quarantine_get,
     quarantine_mark_retried,
@@ -232,8 +234,27 @@ class SyncRunner:
             log.warning("%s: %s", self.connector, report.error)
             return False
         if not held:
+            held = await self._take_over_from_dead_holder()
+        if not held:
             report.skipped = "another process holds the sync lease"
         return held
+
+    async def _take_over_from_dead_holder(self) -> bool:
+        """A holder on this host whose process is gone (killed, crashed) gives way at once,
+        instead of making a restarted sync wait out its lease."""
+        current = await lease_holder(self.store, self.lease, now=utc_now())
+        if current is None:
+            return False
+        holder = current[0]
+        host, _, rest = holder.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            return False
+        if await lease_take_over(self.store, self.lease, holder, self.holder, self.lease_ttl, now=utc_now()):
+            log.warning("%s: took the sync lease over from %s (that process is gone)", self.connector, holder)
+            return True
+        # another runner of this process may just have taken it over: then it is ours already
+        return await lease_acquire(self.store, self.lease, self.holder, self.lease_ttl, now=utc_now())
 
     async def _record_error(self, error: str) -> None:
         try:
@@ -374,6 +395,16 @@ class SyncRunner:
                     await asyncio.shield(lease_release(self.store, self.lease, self.holder))
                 except Exception:  # noqa: BLE001 - it expires by itself
                     log.warning("%s: could not release the sync lease", self.connector)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 async def run_all(runners: Sequence[SyncRunner], interval: float | timedelta, stop: asyncio.Event) -> None:

@@ -1372,6 +1372,18 @@ async def lease_acquire(
         return result.rowcount == 1
 
 
+async def lease_take_over(store: Store, name: str, old_holder: str, holder: str, ttl: timedelta,
+                          *, now: datetime | None = None) -> bool:
+    """Take the lease from ``old_holder`` (known to be dead) — only if it still holds it."""
+    now = now or datetime.now(UTC)
+    async with store.write() as conn:
+        result = await conn.execute(
+            update(SyncLease.__table__).where(_lease.name == name, _lease.holder == old_holder)
+            .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+        )
+        return result.rowcount == 1
+
+
 async def lease_release(store: Store, name: str, holder: str) -> bool:
     """Give the lease up (only its holder can); True if it was held by ``holder``."""
     async with store.write() as conn:

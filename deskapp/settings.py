@@ -40,4 +40,4 @@ class Settings:
     db: str = field(default_factory=lambda: os.environ.get("DESKAPP_DB") or str(default_db_path()))
     operator: str = field(default_factory=lambda: os.environ.get("DESKAPP_OPERATOR") or login_name())
     language: str = field(default_factory=lambda: os.environ.get("DESKAPP_LANG", "zh"))
-    log_file: Path = field(default_factory=default_log_path)
+    log_file: Path = field(default_factory=lambda: Path(os.environ.get("DESKAPP_LOG_FILE") or default_log_path()))

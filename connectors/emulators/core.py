@@ -147,6 +147,12 @@ class Clock:
         self._jump += max(0.0, float(seconds))
         return self.now()
 
+    def freeze(self) -> int:
+        """Stop the clock where it is now (``speed`` 0); returns that time."""
+        now = self.now()
+        self._start, self._t0, self._jump, self.speed = float(now), time.monotonic(), 0.0, 0.0
+        return now
+
 
 # -- the world's orders -----------------------------------------------------------------------------
 
