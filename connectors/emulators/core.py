@@ -66,6 +66,10 @@ SHOPS: dict[str, tuple[tuple[str, str], ...]] = {
     "tmall": (("shop1", "知茶官方旗舰店"), ("shop2", "知茶茶具旗舰店")),
     "pdd": (("shop1", "知茶优选"), ("shop2", "知茶工厂店"), ("shop3", "知茶坚果百货")),
     "douyin": (("shop1", "知茶抖音旗舰店"), ("shop2", "知茶直播间")),
+    "jd": (("shop1", "知茶京东专营店"), ("shop2", "知茶京东茶具店")),
+    "youzan": (("shop1", "知茶有赞微商城"), ("shop2", "知茶社群团购")),
+    "kuaishou": (("shop1", "知茶快手小店"), ("shop2", "知茶直播好物")),
+    "jst": (("shop1", "聚水潭·知茶总仓"),),
 }
 
 #: (sku, title, price in 分) — a small catalogue in the demo's style.
@@ -967,7 +971,10 @@ async def _body(request: Request) -> dict:
 # -- building and running ---------------------------------------------------------------------------
 
 #: Channel → (platform module, class name); Tmall runs the Taobao emulator with Tmall shops.
-PLATFORMS: dict[str, str] = {"taobao": "taobao", "tmall": "taobao", "pdd": "pdd", "douyin": "douyin"}
+PLATFORMS: dict[str, str] = {
+    "taobao": "taobao", "tmall": "taobao", "pdd": "pdd", "douyin": "douyin",
+    "jd": "jd", "youzan": "youzan", "kuaishou": "kuaishou", "jst": "jst",
+}
 
 
 def make_platform(channel: str) -> Platform:

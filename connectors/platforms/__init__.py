@@ -379,7 +379,14 @@ def guarded(what: str) -> Callable:
 # -- construction ------------------------------------------------------------------------------------
 
 #: Channels with a platform-direct Source and Adapter here.
-PLATFORM_CHANNELS: tuple[str, ...] = ("taobao", "tmall", "pdd", "douyin")
+PLATFORM_CHANNELS: tuple[str, ...] = ("taobao", "tmall", "pdd", "douyin", "jd", "youzan", "kuaishou", "jst")
+#: The Source and Adapter classes of the platforms whose arguments are the common ones.
+_COMMON = {
+    "jd": ("connectors.platforms.jd", "JdSource", "JdAdapter"),
+    "youzan": ("connectors.platforms.youzan", "YouzanSource", "YouzanAdapter"),
+    "kuaishou": ("connectors.platforms.kuaishou", "KuaishouSource", "KuaishouAdapter"),
+    "jst": ("connectors.platforms.jst", "JstSource", "JstAdapter"),
+}
 
 
 def make_source(
@@ -422,6 +429,14 @@ def make_source(
             base_url, shop_code=shop_code, app_key=app_key, app_secret=app_secret,
             access_token=access_token, refresh_token=refresh_token, **options,
         )
+    if channel in _COMMON:
+        import importlib
+
+        module, source, _ = _COMMON[channel]
+        return getattr(importlib.import_module(module), source)(
+            base_url, shop_code=shop_code, app_key=app_key, app_secret=app_secret,
+            access_token=access_token, refresh_token=refresh_token, **options,
+        )
     raise ValueError(f"no platform connector for channel {channel!r} (have: {', '.join(PLATFORM_CHANNELS)})")
 
 
@@ -439,4 +454,9 @@ def make_adapter(channel: str, status_overrides: Any = None):  # noqa: ANN201 - 
         from connectors.platforms.douyin import DouyinAdapter
 
         return DouyinAdapter(status_overrides)
+    if channel in _COMMON:
+        import importlib
+
+        module, _, adapter = _COMMON[channel]
+        return getattr(importlib.import_module(module), adapter)(status_overrides)
     raise ValueError(f"no platform adapter for channel {channel!r} (have: {', '.join(PLATFORM_CHANNELS)})")

@@ -175,11 +175,11 @@ async def test_an_emulator_runs_on_the_event_loop_and_its_connector_reads_it(fas
 
 
 def test_the_cli_factory_builds_an_app_for_every_emulated_channel() -> None:
-    for channel in ("taobao", "tmall", "pdd", "douyin"):
+    for channel in ("taobao", "tmall", "pdd", "douyin", "jd", "youzan", "kuaishou", "jst"):
         app, world = make_emulator(channel, orders=5, now=NOW, speed=0)
         assert app.state.world is world and len(world.orders) == 5
-    with pytest.raises(ValueError, match="no emulator for channel 'jd'"):
-        make_emulator("jd")
+    with pytest.raises(ValueError, match="no emulator for channel 'wechat'"):
+        make_emulator("wechat")
 
 
 # -- status maps ---------------------------------------------------------------------------------------
