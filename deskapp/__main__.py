@@ -1,7 +1,8 @@
 """The ``deskapp`` command: the app, the demo, and lookups for scripts and remote support.
 
-    deskapp [--db PATH] [--operator NAME] [--lang zh|en]     open the app on the lookup screen
-    deskapp demo [--db PATH] [--orders N] [--seed N] [--no-ui] [--rebuild]
+    deskapp [--db PATH] [--operator NAME] [--lang zh|en] [--config deskapp.toml]
+                                                             open the app on the lookup screen
+    deskapp demo [--db PATH] [--orders N] [--seed N] [--no-ui] [--rebuild] [--no-live]
     deskapp lookup QUERY [--db PATH] [--json]
     deskapp show ORDER_NO [--db PATH] [--json]
 
@@ -27,11 +28,14 @@ log = logging.getLogger("deskapp")
 
 
 def make_app(store, settings: Settings, *, operator_name: str | None = None,  # noqa: ANN001
-             clock: Callable[[], datetime] | None = None):  # noqa: ANN201
-    """Build the app around an opened Store: used by the CLI and by the tests alike."""
+             clock: Callable[[], datetime] | None = None, sync=None):  # noqa: ANN001, ANN201
+    """Build the app around an opened Store: used by the CLI and by the tests alike.
+
+    ``sync``: a ``deskapp.services.livesync.LiveSync`` to run in the background (default: none).
+    """
     from deskapp.app import DeskApp
 
-    return DeskApp(store, settings, operator_name=operator_name, clock=clock)
+    return DeskApp(store, settings, operator_name=operator_name, clock=clock, sync=sync)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,12 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--operator", help="who is working (default: the login name)")
     common.add_argument("--lang", choices=["zh", "en"], help="interface language (default zh)")
     parser = argparse.ArgumentParser(prog="deskapp", parents=[common], description="deskapp 订单台")
+    # Not in `common`: import, sync and config check take their own --config after the command.
+    parser.add_argument("--config", help="connector config to sync in the background "
+                                         "(default: $DESKAPP_CONFIG, ./deskapp.toml, if it exists)")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", parents=[common], help="build a demo database and open the app on it")
     demo.add_argument("--orders", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--no-ui", action="store_true", help="build only, do not open the app")
     demo.add_argument("--rebuild", action="store_true", help="replace an existing demo database")
+    demo.add_argument("--no-live", action="store_true",
+                      help="no in-process platform emulators syncing new orders into the demo")
     lookup = sub.add_parser("lookup", parents=[common], help="print the orders matching a query")
     lookup.add_argument("query")
     lookup.add_argument("--json", action="store_true")
@@ -93,12 +102,19 @@ async def _open_store(db: str):  # noqa: ANN202
     return await Store.open(db)
 
 
-async def run_app(settings: Settings, *, store=None) -> int:  # noqa: ANN001
+async def run_app(settings: Settings, *, store=None, config: str | None = None, sync=None) -> int:  # noqa: ANN001
     """Open the store and run the app until the agent quits.
 
     An existing, current SQLite file opens lazily (``db.lazy``): the lookup screen answers from
     plain sqlite3 at once while the write engine opens behind it. Anything else opens fully first.
+    Background sync: ``sync`` if given (the demo's), else the ``config`` file, else the default
+    config file if there is one, else none; it starts after the first frame and stops before the
+    Store closes.
     """
+    from deskapp.services.livesync import config_for_app
+
+    if sync is None:
+        sync = config_for_app(config)
     operator_name = None
     if store is None:
         from db.lazy import LazyStore, quick_reader
@@ -113,8 +129,11 @@ async def run_app(settings: Settings, *, store=None) -> int:  # noqa: ANN001
         if operator_name is None:
             await store.ensure_operator(settings.operator)
             operator_name = await store.operator_name(settings.operator)
-        app = make_app(store, settings, operator_name=operator_name)
-        await app.run_async()
+        app = make_app(store, settings, operator_name=operator_name, sync=sync)
+        try:
+            await app.run_async()
+        finally:
+            await sync.stop()  # already stopped by the app on its way out; this covers a failed start
         return app.return_code or 0
     finally:
         await store.close()
@@ -168,7 +187,11 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         console.print(tr("cli.demo.done", n=summary.orders, s=summary.seconds), markup=False)
     if args.no_ui:
         return 0
-    return await run_app(settings)
+    from deskapp.services.livesync import LiveSync
+
+    # Live: the platform emulators run in this process (shop "live1", apart from the built
+    # shops) and the app's workers sync them every second, so orders keep arriving on screen.
+    return await run_app(settings, sync=LiveSync.off() if args.no_live else LiveSync.demo())
 
 
 def _remove_sqlite(path: Path) -> None:
@@ -284,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_language(settings.language)
     _setup_logging(settings.log_file)
-    commands = {None: lambda: run_app(settings), "demo": lambda: run_demo(args, settings),
+    commands = {None: lambda: run_app(settings, config=args.config), "demo": lambda: run_demo(args, settings),
                 "lookup": lambda: run_lookup(args, settings), "show": lambda: run_show(args, settings)}
     if hasattr(args, "handler"):  # subcommands registered by deskapp.commands
         commands[args.command] = lambda: args.handler(args, settings)

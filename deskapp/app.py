@@ -13,16 +13,18 @@ from typing import TYPE_CHECKING
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from db.views import Actor
+from widgets.header import DeskHeader
 from widgets.i18n import language, set_language, tr
 
 from deskapp.screens.base import localize_bindings
 from deskapp.screens.card import CardScreen
 from deskapp.screens.lookup import LookupScreen
+from deskapp.services.livesync import LiveSync, SyncHealth
 from deskapp.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +49,10 @@ class DeskApp(App):
     BINDINGS = [
         Binding("ctrl+q", "quit", "bind.quit", id="app.quit", tooltip="bind.quit", priority=True),
         Binding("f2", "toggle_language", "bind.language", id="app.language", tooltip="bind.language"),
+        # Not in the footer (every screen's key line would grow by it): F4 is in the command
+        # palette and the README.
+        Binding("f4", "connectors", "bind.connectors", id="app.connectors", tooltip="bind.connectors",
+                show=False),
     ]
 
     def __init__(
@@ -56,6 +62,7 @@ class DeskApp(App):
         *,
         operator_name: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        sync: LiveSync | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -63,7 +70,9 @@ class DeskApp(App):
         self.actor = Actor("operator", settings.operator)
         self.operator_name = operator_name or settings.operator
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.sync_state = "off"
+        self.live = sync or LiveSync.off()
+        """Background sync (``deskapp.services.livesync``); starts after the first frame."""
+        self.sync_state: SyncHealth = self.live.health
         self.card_screen: CardScreen  # one for the session, built in _prepare
         self._card_screen_ready = asyncio.Event()
         self._last_input = monotonic()
@@ -81,6 +90,39 @@ class DeskApp(App):
         gc.set_threshold(GC_YOUNG, GC_MIDDLE, GC_FULL_WHILE_BUSY)
         self.set_interval(1.0, self._collect_when_idle)
         self.call_after_refresh(self._prepare)
+        self.call_after_refresh(self._start_sync)
+
+    def _start_sync(self) -> None:
+        """After the first frame: the sync workers (or the demo's emulators) start behind the screen."""
+        if self.live.configured:
+            self.live.on_change = self._sync_changed
+            self.live.launch(self.full_store)
+
+    async def full_store(self) -> Store:
+        """The full Store (a lazily opened pool finishes opening first): what sync and the
+        Connectors screen need beyond the lookup's reads."""
+        opener = getattr(self.store, "store", None)
+        return await opener() if opener is not None else self.store
+
+    def _sync_changed(self, health: SyncHealth) -> None:
+        # Called from a sync task: hand it to the app's own queue rather than touch widgets here.
+        self.call_later(self._show_sync, health)
+
+    def _show_sync(self, health: SyncHealth) -> None:
+        """Every header (shown or waiting in the stack) shows the new health: one line repainted."""
+        self.sync_state = health
+        screens = list(self.screen_stack)
+        card = getattr(self, "card_screen", None)
+        if card is not None and card not in screens:
+            screens.append(card)
+        for screen in screens:
+            for header in screen.query(DeskHeader):
+                header.sync_state = health
+
+    async def on_unmount(self) -> None:
+        # Quitting: runners finish the batch they are writing and give the lease back before the
+        # Store closes (run_app closes it after this returns).
+        await self.live.stop()
 
     @work(group="startup", exit_on_error=False)
     async def _prepare(self) -> None:
@@ -129,18 +171,37 @@ class DeskApp(App):
         if self.screen is not screen:
             self.push_screen(screen)
 
+    def action_connectors(self) -> None:
+        """Show the Connectors screen (F4), from anywhere but a dialog."""
+        from deskapp.screens.connectors import ConnectorsScreen  # not needed for the first frame
+
+        if isinstance(self.screen, ModalScreen):
+            return
+        for depth, screen in enumerate(reversed(self.screen_stack)):
+            if isinstance(screen, ConnectorsScreen):
+                for _ in range(depth):  # it is open under the quarantine list: back to it
+                    self.pop_screen()
+                return
+        self.push_screen(ConnectorsScreen())
+
     def action_toggle_language(self) -> None:
         """Switch between Chinese and English; the lookup stays as it is, in the new words."""
         set_language("en" if language() == "zh" else "zh")
         localize_bindings(self)
+        from deskapp.screens.connectors import ConnectorsScreen
+
+        relabel_connectors = any(isinstance(s, ConnectorsScreen) for s in self.screen_stack)
         while len(self.screen_stack) > 1:
             self.pop_screen()
         if isinstance(self.screen, LookupScreen):
             self.screen.relabel()
+        if relabel_connectors:  # the Connectors screen stays, in the new words
+            self.push_screen(ConnectorsScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Only safe commands in the palette: no screenshot-to-path, no shell."""
         yield SystemCommand(tr("bind.search"), tr("lookup.placeholder"), self._focus_search)
+        yield SystemCommand(tr("bind.connectors"), "F4", self.action_connectors)
         yield SystemCommand("中文 / English", tr("bind.language"), self.action_toggle_language)
         yield SystemCommand(tr("bind.quit"), "ctrl+q", self.exit)
 
