@@ -49,6 +49,9 @@ class DeskApp(App):
     BINDINGS = [
         Binding("ctrl+q", "quit", "bind.quit", id="app.quit", tooltip="bind.quit", priority=True),
         Binding("f2", "toggle_language", "bind.language", id="app.language", tooltip="bind.language"),
+        # Textual adds its palette key to the instance's bindings, which localize_bindings
+        # rebuilds from the class's: declared here, Ctrl+P opens the palette (not in the footer).
+        Binding("ctrl+p", "command_palette", "bind.palette", id="app.palette", show=False, priority=True),
         # Not in the footer (every screen's key line would grow by it): F4 is in the command
         # palette and the README.
         Binding("f4", "connectors", "bind.connectors", id="app.connectors", tooltip="bind.connectors",

@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     emu.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     emu.add_argument("--orders", type=int, default=1000, help="orders in the emulated shop(s)")
     emu.add_argument("--seed", type=int, default=1)
+    emu.add_argument("--days", type=float, default=2.0, help="how far back the generated orders go")
     emu.add_argument("--faults", help=FAULTS_HELP)
     emu.set_defaults(handler=run_emulate)
 
@@ -35,7 +36,7 @@ async def run_emulate(args: argparse.Namespace, settings: Settings) -> int:  # n
         print(f"deskapp emulate: unknown channel {args.channel!r}; one of: {', '.join(CHANNELS)}", file=sys.stderr)
         return 2
     try:
-        await serve(args.channel, args.port, orders=args.orders, seed=args.seed, faults=args.faults,
+        await serve(args.channel, args.port, orders=args.orders, seed=args.seed, faults=args.faults, days=args.days,
                     announce=lambda text: print(text, flush=True))
     except FaultSpecError as error:
         print(f"deskapp emulate: {error}", file=sys.stderr)

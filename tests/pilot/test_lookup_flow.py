@@ -169,3 +169,18 @@ async def test_header_shows_operator_and_china_time(demo_db: Path) -> None:
         first_line = screen_text(app).splitlines()[0]
         assert OPERATOR_NAME in first_line
         assert "11-20 14:00:00" in first_line  # DEMO_NOW 06:00 UTC is 14:00 in China
+
+
+async def test_ctrl_p_opens_the_command_palette_with_the_connectors_screen_in_it(demo_db: Path) -> None:
+    from textual.command import CommandPalette
+
+    app = app_on(demo_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"连接器")
+        await _settle(pilot)
+        await pilot.press("enter")
+        await _settle(pilot)
+        assert type(app.screen).__name__ == "ConnectorsScreen"
