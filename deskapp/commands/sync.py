@@ -91,9 +91,10 @@ async def _once(workers) -> int:  # noqa: ANN001
 
 
 async def _each_once(workers) -> int:  # noqa: ANN001
+    """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other)."""
     failures = 0
-    for worker in workers:
-        report = await worker.runner.run_once()
+    reports = await asyncio.gather(*(worker.runner.run_once() for worker in workers))
+    for report in reports:
         r = report.result
         state = "ok" if report.ok else clean_text(report.error or report.skipped or "")
         failures += not report.ok
