@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
-# C0 except TAB and LF, DEL, C1, and the bidi / invisible-direction characters.
+# C0 except TAB and LF, DEL, C1, the bidi / invisible-direction characters, and lone surrogates
+# (JSON allows "\ud800"; no terminal can show it and no database can store it).
 _UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
 )
 # Anything the slow path would touch (all C0 including TAB/LF/CR, DEL, C1, bidi): most text has
 # none, and one search is ~4× cheaper than the two substitutions and three replaces below.
-_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 # A whole escape sequence is dropped, not just its ESC, so "ESC[2J" does not leave "[2J" behind.
 _SEQUENCES = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL|ST (hyperlinks, clipboard, title)

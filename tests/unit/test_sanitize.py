@@ -61,3 +61,8 @@ def test_markup_is_data_not_removed() -> None:
 @pytest.mark.parametrize("empty", [None, ""])
 def test_empty_values_become_empty_strings(empty: str | None) -> None:
     assert clean_text(empty) == ""
+
+
+def test_lone_surrogates_are_dropped_and_real_astral_characters_kept() -> None:
+    assert clean_text("张\ud800三\udfff") == "张三"  # JSON allows them; nothing can show or store them
+    assert clean_text("好评😀") == "好评😀"
