@@ -37,16 +37,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
+from aiolimiter import AsyncLimiter
 
 from connectors.base import Quarantine
-from connectors.http import PermanentError, SourceError, TransientError, TruncatedRead
+from connectors.http import (
+    PermanentError,
+    SourceError,
+    TransientError,
+    TruncatedRead,
+    shared_limiter,
+)
 from db.sanitize import clean_text
 
 __all__ = [
     "CST",
     "PLATFORM_CHANNELS",
     "PermanentError",
+    "PlatformSource",
     "SourceError",
     "TokenExpired",
     "Tokens",
@@ -106,6 +116,52 @@ class Tokens:
             access, refresh = await do_refresh(self.refresh_token)
             self.access_token, self.refresh_token = access, refresh or self.refresh_token
             self.refreshes += 1
+
+
+T = TypeVar("T")
+
+
+class PlatformSource:
+    """What every platform Source shares: its HTTP client (its own unless it was given one), the
+    rate limiter it shares with every Source of the same app key, and the expired-token retry.
+
+    A subclass sets ``_client``, ``_own_client``, ``rate``, ``rate_key`` and ``tokens`` in its
+    ``__init__`` and has an ``async _refresh(refresh_token) -> (access, refresh)``.
+    """
+
+    _client: httpx.AsyncClient | None
+    _own_client: bool
+    rate: float | None
+    rate_key: str  # the limiter's key: "<platform>:<app key>"; the platform counts per app
+    tokens: Tokens
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this Source made it."""
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _limiter(self) -> AsyncLimiter | None:
+        return shared_limiter(self.rate_key, self.rate) if self.rate else None
+
+    async def _with_token(self, send: Callable[[str], Awaitable[T]]) -> T:
+        """``send(access_token)``; when the platform says the token expired, refresh it (once for
+        all callers, see :class:`Tokens`) and send again — once."""
+        token = self.tokens.access_token
+        try:
+            return await send(token)
+        except TokenExpired:
+            await self.tokens.refresh(token, self._refresh)
+        return await send(self.tokens.access_token)
+
+    async def _refresh(self, refresh_token: str) -> tuple[str, str]:
+        raise NotImplementedError
 
 
 # -- backwards paging --------------------------------------------------------------------------------

@@ -25,14 +25,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -85,7 +85,7 @@ def check_douyin(body: object, what: str) -> dict:
     raise PermanentError(message, code=sub_code or code)
 
 
-class DouyinSource:
+class DouyinSource(PlatformSource):
     """Reads one Douyin shop's orders (see the module docstring)."""
 
     #: One query reaches at most this many rows; a larger window is halved.
@@ -120,23 +120,9 @@ class DouyinSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
+        self.rate_key = f"douyin:{self.app_key}"
         #: How many times a window had to be halved (more than ``max_rows`` rows).
         self.splits = 0
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"douyin:{self.app_key}", self.rate) if self.rate else None
 
     def _query(self, method: str, body: str, token: str | None) -> dict[str, str]:
         stamp = cst_text(datetime.now(UTC))
@@ -150,27 +136,21 @@ class DouyinSource:
         """One signed call; returns ``data`` (retried per ``connectors.http``; expired token refreshed once)."""
         body = param_json(params)
         path = "/" + method.replace(".", "/")
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(answer: object) -> None:
+            data = check_douyin(answer, f"douyin:{self.shop_code} {method}")
+            if check_page is not None:
+                expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"douyin:{self.shop_code}")
 
-            def check(answer: object) -> None:
-                data = check_douyin(answer, f"douyin:{self.shop_code} {method}")
-                if check_page is not None:
-                    expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"douyin:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            answer = await request_json(
+                self.client, "POST", self.base + path,
+                params=lambda: self._query(method, body, token),
+                json_body=json.loads(body), check=check, limiter=self._limiter(), policy=self.policy,
+                timeout=self.timeout,
+            )
+            return answer["data"]
 
-            try:
-                answer = await request_json(
-                    self.client, "POST", self.base + path,
-                    params=lambda token=token: self._query(method, body, token),
-                    json_body=json.loads(body), check=check, limiter=self._limiter(), policy=self.policy,
-                    timeout=self.timeout,
-                )
-                return answer["data"]
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         body = param_json({"grant_type": "refresh_token", "refresh_token": refresh_token})

@@ -28,14 +28,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -104,7 +104,7 @@ def check_jd(body: object, what: str) -> dict:
     return result
 
 
-class JdSource:
+class JdSource(PlatformSource):
     """Reads one JD shop's orders (see the module docstring)."""
 
     max_window = timedelta(days=30)
@@ -138,22 +138,8 @@ class JdSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
+        self.rate_key = f"jd:{self.app_key}"
         self.order_states = tuple(order_states)
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"jd:{self.app_key}", self.rate) if self.rate else None
 
     def _signed(self, method: str, business: str, token: str) -> dict[str, str]:
         sent = {
@@ -169,25 +155,19 @@ class JdSource:
         Retried per ``connectors.http``; an expired or invalid token is refreshed once (single-flight).
         """
         business = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(body: object) -> None:
+            result = check_jd(body, f"jd:{self.shop_code} {METHOD}")
+            if check_page is not None:
+                expect_rows(_rows(result), _total(result), check_page[0], check_page[1], f"jd:{self.shop_code}")
 
-            def check(body: object) -> None:
-                result = check_jd(body, f"jd:{self.shop_code} {METHOD}")
-                if check_page is not None:
-                    expect_rows(_rows(result), _total(result), check_page[0], check_page[1], f"jd:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            body = await request_json(
+                self.client, "POST", self.url, data=lambda: self._signed(METHOD, business, token),
+                check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
+            )
+            return body[RESPONSE]["searchorderinfo_result"]
 
-            try:
-                body = await request_json(
-                    self.client, "POST", self.url, data=lambda token=token: self._signed(METHOD, business, token),
-                    check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
-                )
-                return body[RESPONSE]["searchorderinfo_result"]
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         params = {

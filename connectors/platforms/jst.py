@@ -26,14 +26,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -92,7 +92,7 @@ def check_jst(body: object, what: str) -> dict:
     raise PermanentError(message, code=code)  # type: ignore[arg-type]
 
 
-class JstSource:
+class JstSource(PlatformSource):
     """Reads one 聚水潭 account's orders (see the module docstring)."""
 
     max_window = timedelta(days=7)
@@ -124,21 +124,7 @@ class JstSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"jst:{self.app_key}", self.rate) if self.rate else None
+        self.rate_key = f"jst:{self.app_key}"
 
     def _signed(self, biz: str, token: str) -> dict[str, str]:
         sent = {
@@ -151,25 +137,19 @@ class JstSource:
     async def call(self, biz: Mapping[str, object], *, check_page: tuple[int, int] | None = None) -> dict:
         """One signed ``orders.single.query`` call; returns ``data`` (retried; an expired token refreshed once)."""
         text_biz = json.dumps(biz, separators=(",", ":"), ensure_ascii=False)
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(body: object) -> None:
+            data = check_jst(body, f"jst:{self.shop_code} orders.single.query")
+            if check_page is not None:
+                expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"jst:{self.shop_code}")
 
-            def check(body: object) -> None:
-                data = check_jst(body, f"jst:{self.shop_code} orders.single.query")
-                if check_page is not None:
-                    expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"jst:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            body = await request_json(
+                self.client, "POST", self.base + PATH, data=lambda: self._signed(text_biz, token),
+                check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
+            )
+            return body["data"]
 
-            try:
-                body = await request_json(
-                    self.client, "POST", self.base + PATH, data=lambda token=token: self._signed(text_biz, token),
-                    check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
-                )
-                return body["data"]
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         def form() -> dict[str, str]:

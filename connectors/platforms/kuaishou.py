@@ -37,7 +37,6 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
@@ -46,10 +45,10 @@ from connectors.http import (
     RetryPolicy,
     TruncatedRead,
     request_json,
-    shared_limiter,
 )
 from connectors.platforms import (
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -117,7 +116,7 @@ def check_page(data: dict, size: int, cursor: str, where: str) -> None:
             raise TruncatedRead(f"{where}: the cursor did not move")
 
 
-class KuaishouSource:
+class KuaishouSource(PlatformSource):
     """Reads one Kuaishou shop's orders (see the module docstring)."""
 
     max_window = timedelta(days=7)
@@ -153,21 +152,7 @@ class KuaishouSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"kuaishou:{self.app_key}", self.rate) if self.rate else None
+        self.rate_key = f"kuaishou:{self.app_key}"
 
     def _signed(self, param: str, token: str) -> dict[str, str]:
         sent = {
@@ -183,26 +168,20 @@ class KuaishouSource:
         param = json.dumps(params, separators=(",", ":"), ensure_ascii=False)
         size = int(params.get("pageSize", 20))  # type: ignore[call-overload]
         cursor = str(params.get("cursor", ""))
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(body: object) -> None:
+            data = check_kuaishou(body, f"kuaishou:{self.shop_code} {METHOD}")
+            if page_check:
+                check_page(data, size, cursor, f"kuaishou:{self.shop_code}")
 
-            def check(body: object) -> None:
-                data = check_kuaishou(body, f"kuaishou:{self.shop_code} {METHOD}")
-                if page_check:
-                    check_page(data, size, cursor, f"kuaishou:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            body = await request_json(
+                self.client, "POST", self.base + "/open/order/cursor/list",
+                data=lambda: self._signed(param, token), check=check, limiter=self._limiter(),
+                policy=self.policy, timeout=self.timeout,
+            )
+            return body["data"]
 
-            try:
-                body = await request_json(
-                    self.client, "POST", self.base + "/open/order/cursor/list",
-                    data=lambda token=token: self._signed(param, token), check=check, limiter=self._limiter(),
-                    policy=self.policy, timeout=self.timeout,
-                )
-                return body["data"]
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         def check(body: object) -> None:

@@ -25,14 +25,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -86,7 +86,7 @@ def check_pdd(body: object, what: str) -> dict:
     raise PermanentError(message, code=code)
 
 
-class PddSource:
+class PddSource(PlatformSource):
     """Reads one Pinduoduo shop's orders (see the module docstring)."""
 
     max_window = timedelta(minutes=30)
@@ -118,21 +118,7 @@ class PddSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"pdd:{self.client_id}", self.rate) if self.rate else None
+        self.rate_key = f"pdd:{self.client_id}"
 
     def _signed(self, method: str, params: Mapping[str, object], token: str | None) -> dict[str, str]:
         sent = {k: str(v) for k, v in params.items()}
@@ -144,25 +130,19 @@ class PddSource:
 
     async def call(self, method: str, params: Mapping[str, object], *, check_page: tuple[int, int] | None = None) -> dict:
         """One signed call (retried per ``connectors.http``; an expired token refreshed once)."""
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(body: object) -> None:
+            checked = check_pdd(body, f"pdd:{self.shop_code} {method}")
+            if check_page is not None:
+                answer = _answer(checked)
+                expect_rows(_rows(answer), _total(answer), check_page[0], check_page[1], f"pdd:{self.shop_code}")
 
-            def check(body: object) -> None:
-                checked = check_pdd(body, f"pdd:{self.shop_code} {method}")
-                if check_page is not None:
-                    answer = _answer(checked)
-                    expect_rows(_rows(answer), _total(answer), check_page[0], check_page[1], f"pdd:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            return await request_json(
+                self.client, "POST", self.url, data=lambda: self._signed(method, params, token),
+                check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
+            )
 
-            try:
-                return await request_json(
-                    self.client, "POST", self.url, data=lambda token=token: self._signed(method, params, token),
-                    check=check, limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
-                )
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         body = await request_json(

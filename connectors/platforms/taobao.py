@@ -28,14 +28,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -98,7 +98,7 @@ def check_top(body: object, what: str) -> dict:
     raise PermanentError(message, code=sub_code or code)
 
 
-class TaobaoSource:
+class TaobaoSource(PlatformSource):
     """Reads one Taobao/Tmall shop's trades over TOP (see the module docstring).
 
     ``session``/``refresh_token`` are the shop's tokens; an expired session is refreshed once,
@@ -140,55 +140,35 @@ class TaobaoSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
+        self.rate_key = f"taobao:{self.app_key}"
         self.detail_concurrency = detail_concurrency
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"taobao:{self.app_key}", self.rate) if self.rate else None
 
     async def call(self, method: str, params: Mapping[str, object], *, check_page: tuple[int, int] | None = None) -> dict:
         """One signed TOP call (retried per ``connectors.http``; an expired session refreshed once)."""
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def signed(token: str) -> dict[str, str]:
+            sent = {k: str(v) for k, v in params.items()}
+            sent.update(
+                method=method, app_key=self.app_key, session=token, timestamp=cst_text(datetime.now(UTC)),
+                format="json", v="2.0", sign_method="md5",
+            )
+            sent["sign"] = top_sign(sent, self._secret)
+            return sent
 
-            def signed(token: str = token) -> dict[str, str]:
-                sent = {k: str(v) for k, v in params.items()}
-                sent.update(
-                    method=method, app_key=self.app_key, session=token, timestamp=cst_text(datetime.now(UTC)),
-                    format="json", v="2.0", sign_method="md5",
-                )
-                sent["sign"] = top_sign(sent, self._secret)
-                return sent
+        def check(body: object) -> None:
+            checked = check_top(body, f"{self.channel}:{self.shop_code} {method}")
+            if check_page is not None:
+                answer = _answer(checked, "trades_sold_increment_get_response")
+                rows = _trades(answer)
+                total = _total(answer)
+                expect_rows(rows, total, check_page[0], check_page[1], f"{self.channel}:{self.shop_code}")
 
-            def check(body: object) -> None:
-                checked = check_top(body, f"{self.channel}:{self.shop_code} {method}")
-                if check_page is not None:
-                    answer = _answer(checked, "trades_sold_increment_get_response")
-                    rows = _trades(answer)
-                    total = _total(answer)
-                    expect_rows(rows, total, check_page[0], check_page[1], f"{self.channel}:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            return await request_json(
+                self.client, "POST", self.url, data=lambda: signed(token), check=check,
+                limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
+            )
 
-            try:
-                return await request_json(
-                    self.client, "POST", self.url, data=signed, check=check,
-                    limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
-                )
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         params = {

@@ -26,14 +26,14 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from connectors import statusmap
 from connectors.base import Quarantine, Window
-from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json, shared_limiter
+from connectors.http import DEFAULT_POLICY, RetryPolicy, request_json
 from connectors.platforms import (
     Page,
     PermanentError,
+    PlatformSource,
     TokenExpired,
     Tokens,
     TransientError,
@@ -86,7 +86,7 @@ def check_youzan(body: object, what: str) -> dict:
     return data
 
 
-class YouzanSource:
+class YouzanSource(PlatformSource):
     """Reads one Youzan shop's trades (see the module docstring)."""
 
     max_window = timedelta(days=90)
@@ -118,23 +118,9 @@ class YouzanSource:
         self.timeout = timeout
         self.policy = policy
         self.rate = rate
+        self.rate_key = f"youzan:{self.client_id}"
         #: How many times a window had to be halved (more rows than 100 pages reach).
         self.splits = 0
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this Source made it."""
-        if self._own_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _limiter(self) -> AsyncLimiter | None:
-        return shared_limiter(f"youzan:{self.client_id}", self.rate) if self.rate else None
 
     @property
     def max_rows(self) -> int:
@@ -144,25 +130,19 @@ class YouzanSource:
     async def call(self, params: Mapping[str, object], *, check_page: tuple[int, int] | None = None) -> dict:
         """One ``youzan.trades.sold.get`` call; returns ``data`` (retried; an expired token refreshed once)."""
         url = f"{self.base}/api/{METHOD}/{VERSION}"
-        for attempt in range(2):
-            token = self.tokens.access_token
+        def check(body: object) -> None:
+            data = check_youzan(body, f"youzan:{self.shop_code} {METHOD}")
+            if check_page is not None:
+                expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"youzan:{self.shop_code}")
 
-            def check(body: object) -> None:
-                data = check_youzan(body, f"youzan:{self.shop_code} {METHOD}")
-                if check_page is not None:
-                    expect_rows(_rows(data), _total(data), check_page[0], check_page[1], f"youzan:{self.shop_code}")
+        async def send(token: str):  # noqa: ANN202
+            body = await request_json(
+                self.client, "POST", url, params={"access_token": token}, json_body=dict(params), check=check,
+                limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
+            )
+            return body["data"]
 
-            try:
-                body = await request_json(
-                    self.client, "POST", url, params={"access_token": token}, json_body=dict(params), check=check,
-                    limiter=self._limiter(), policy=self.policy, timeout=self.timeout,
-                )
-                return body["data"]
-            except TokenExpired:
-                if attempt:
-                    raise
-                await self.tokens.refresh(token, self._refresh)
-        raise AssertionError("unreachable")
+        return await self._with_token(send)
 
     async def _refresh(self, refresh_token: str) -> tuple[str, str]:
         body = await request_json(
