@@ -71,7 +71,8 @@ def source_for(http: httpx.AsyncClient) -> Callable:
     def make(emu: RunningEmulator, shop: str, **overrides: object):  # noqa: ANN202
         creds = emu.credentials(shop)
         secret = overrides.pop("app_secret", creds["app_secret"])
-        options = {"client": http, "timeout": CLIENT_TIMEOUT, "page_size": 10, **overrides}
+        # rate None: no client-side limit (JD's Source keeps 10/s by default) unless a test asks for one
+        options = {"client": http, "timeout": CLIENT_TIMEOUT, "page_size": 10, "rate": None, **overrides}
         source = make_source(
             emu.channel, emu.url, shop_code=shop, app_key=creds["app_key"], app_secret=secret,
             access_token=creds["access_token"], refresh_token=creds["refresh_token"], **options,

@@ -15,19 +15,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Quarantine, Window
-from connectors.emulators.core import PLATFORMS
 from connectors.http import PermanentError, TruncatedRead
 from connectors.platforms import Tokens
 from connectors.platforms.kuaishou import (
     NOMORE,
     KuaishouAdapter,
-    KuaishouSource,
     check_page,
     kuaishou_sign,
 )
 from tests.connectors.conftest import (
     BAD_DAY,
-    CLIENT_TIMEOUT,
     NOW,
     assert_maps_or_quarantines,
     checksums_of,
@@ -38,27 +35,6 @@ from tests.connectors.conftest import (
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 MS = int(NOW.timestamp()) * 1000
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``core.PLATFORMS`` does not list kuaishou yet (a one-line registration for the lead): add it per test."""
-    monkeypatch.setitem(PLATFORMS, "kuaishou", "kuaishou")
-
-
-@pytest.fixture
-def source_for(http: httpx.AsyncClient):
-    def make(emu, shop: str, **overrides: object):
-        creds = emu.credentials(shop)
-        options = {"client": http, "timeout": CLIENT_TIMEOUT, "page_size": 10, **overrides}
-        secret = options.pop("app_secret", creds["app_secret"])
-        source = KuaishouSource(
-            emu.url, shop_code=shop, app_key=creds["app_key"], app_secret=secret,
-            access_token=creds["access_token"], refresh_token=creds["refresh_token"], **options,
-        )
-        return source, KuaishouAdapter()
-
-    return make
 
 
 def _kuaishou(emulator, **options):
