@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.codes import LIFECYCLE, Status
 from db.models import Order, Parcel, TimelineEvent
+from db.reads import utc
 from db.sanitize import clean_text
 from db.views import Actor
 
@@ -156,7 +157,7 @@ async def _apply_parcel(conn: AsyncConnection, parcel, carrier: str, events: lis
         return
 
     # The parcel moves forward by its newest scan only; older scans arriving late fill in history.
-    last_at = _aware(parcel.last_track_at)
+    last_at = utc(parcel.last_track_at)
     newest = fresh[-1]
     values: dict = {}
     state = parcel.state
@@ -232,14 +233,6 @@ async def _order_change(conn: AsyncConnection, order_id: int, parcel_id: int, pa
     if LIFECYCLE.index(target) <= LIFECYCLE.index(Status(current)):
         return None
     return current, target.value
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 async def parcels_to_track(store, *, carrier: str | None = None, limit: int = 500) -> list[tuple[str, str, str]]:  # noqa: ANN001
