@@ -65,7 +65,7 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                 print("deskapp sync: 没有可运行的店铺 / no shop can run", file=sys.stderr)
                 return 2
             if args.once:
-                return await _once(workers)
+                return await _once(store, workers)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,28 +79,22 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
-async def _once(workers) -> int:  # noqa: ANN001
+async def _once(store, workers) -> int:  # noqa: ANN001
+    """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other);
+    then the lease goes back at once rather than make the next run wait for it to expire."""
     from connectors.sync import LEASE_NAME, PROCESS_HOLDER
     from db.ingest import lease_release
 
     try:
-        return await _each_once(workers)
+        reports = await asyncio.gather(*(worker.runner.run_once() for worker in workers))
     finally:
-        if workers:  # hand the lease back now rather than make the next run wait for it to expire
-            await lease_release(workers[0].runner.store, LEASE_NAME, PROCESS_HOLDER)
-
-
-async def _each_once(workers) -> int:  # noqa: ANN001
-    """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other)."""
-    failures = 0
-    reports = await asyncio.gather(*(worker.runner.run_once() for worker in workers))
+        await lease_release(store, LEASE_NAME, PROCESS_HOLDER)
     for report in reports:
         r = report.result
         state = "ok" if report.ok else clean_text(report.error or report.skipped or "")
-        failures += not report.ok
         print(f"{report.connector}: {state} · fetched {report.fetched} · new {r.inserted} · updated {r.updated}"
               f" · unchanged {r.unchanged} · quarantined {r.quarantined}", flush=True)
-    return 1 if failures else 0
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def _log_to(path: Path) -> None:
