@@ -37,7 +37,7 @@ from _common import ROOT  # noqa: F401 - puts the repository on sys.path
 
 from db.codes import ActorKind
 from db.ingest import CursorUpdate, IngestResult, ingest
-from db.store import NewLine, NewOrder, NewParcel, Store
+from db.store import FTS_INSERT, NewLine, NewOrder, NewParcel, Store
 from db.views import Actor
 
 TABLES = ("channel", "shop", "customer", "orders", "order_line", "parcel", "parcel_line", "order_source",
@@ -172,6 +172,7 @@ def floor(source: Path, empty: Path, target: Path, batch_orders: int) -> dict:
         parcel_lines.setdefault(row[0], []).append(row)
     customers = {row[0]: row for row in rows["customer"]}
     cust_i = columns["orders"].index("customer_id")
+    text_i = columns["orders"].index("search_text")
 
     conn = sqlite3.connect(target, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "cache_size=-32000", "temp_store=MEMORY"):
@@ -200,6 +201,7 @@ def floor(source: Path, empty: Path, target: Path, batch_orders: int) -> dict:
                 fresh.append(customers[cid])
         conn.executemany(sql("customer"), fresh)
         conn.executemany(sql("orders"), chunk)
+        conn.executemany(FTS_INSERT, [(o[0], o[text_i]) for o in chunk])  # as every orders insert does
         for t in ("order_line", "parcel"):
             conn.executemany(sql(t), [r for oid in ids for r in per_order[t].get(oid, ())])
         parcels = [r[0] for oid in ids for r in per_order["parcel"].get(oid, ())]

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from db.ingest import (
     DUPLICATE_WINDOW,
     CursorUpdate,
     IngestResult,
+    Prepared,
     QuarantineItem,
     cursor_get,
     cursor_record_error,
@@ -56,11 +58,12 @@ from db.ingest import (
     lease_release,
     lease_take_over,
     order_problem,
+    prepare,
     quarantine_get,
     quarantine_mark_retried,
 )
 from db.sanitize import clean_text
-from db.store import NewOrder, Store
+from db.store import InvalidOrder, NewOrder, Store
 from db.views import Actor
 
 log = logging.getLogger(__name__)
@@ -266,7 +269,7 @@ class SyncRunner:
         """Read, map and ingest one window. Batches are pipelined: while one batch is written (the
         database works in its own thread), the next pages are fetched and mapped; batches still
         commit one after the other, and the watermark only with the last."""
-        orders: list[tuple[NewOrder, Any]] = []
+        orders: list[tuple[Prepared, Any]] = []
         quarantined: list[QuarantineItem] = []
         writing: asyncio.Task | None = None
         try:
@@ -294,22 +297,22 @@ class SyncRunner:
                     writing.exception()  # retrieved: when the pages failed too, theirs is the error raised
         await self._ingest(orders, quarantined, CursorUpdate(self.connector, window.end, self.stream), report)
 
-    def _map(self, raw: Any, orders: list[tuple[NewOrder, Any]], quarantined: list[QuarantineItem]) -> None:
+    def _map(self, raw: Any, orders: list[tuple[Prepared, Any]], quarantined: list[QuarantineItem]) -> None:
         """One raw row → an order, or a quarantine item with the reason. Never raises."""
         try:
             order = self.adapter.to_order(raw, shop_code=self.source.shop_code)
             if not isinstance(order, NewOrder):
                 raise TypeError(f"the adapter returned {type(order).__name__}, not an order")
-            problem = order_problem(order)
-            if problem is not None:
-                raise Quarantine(problem, code="invalid_order")
+            prepared = prepare(order)  # checked and cleaned once, here, while the last batch is written
+        except InvalidOrder as exc:
+            quarantined.append(self._item(raw, str(exc), "invalid_order"))
         except Quarantine as exc:
             quarantined.append(self._item(raw, exc.reason, exc.code))
         except Exception as exc:  # noqa: BLE001 - an adapter bug or an unforeseen payload shape
             quarantined.append(self._item(raw, f"the {self.source.channel} adapter failed on this payload: "
                                                f"{describe(exc)}", "adapter_error"))
         else:
-            orders.append((order, raw))
+            orders.append((prepared, raw))
 
     def _item(self, raw: Any, reason: str, code: str) -> QuarantineItem:
         return QuarantineItem(self.connector, self.source.channel, self.source.shop_code, raw, reason, code,
@@ -322,12 +325,11 @@ class SyncRunner:
             return None
         return None if value is None else str(value)[:128]
 
-    async def _ingest(self, orders: list[tuple[NewOrder, Any]], quarantined: list[QuarantineItem],
+    async def _ingest(self, orders: list[tuple[Prepared, Any]], quarantined: list[QuarantineItem],
                       cursor: CursorUpdate | None, report: SyncReport) -> None:
         try:
             result = await ingest(self.store, [o for o, _ in orders], actor=self.actor, cursor=cursor,
-                                  quarantined=quarantined, at=self.clock(), duplicate_window=self.duplicate_window,
-                                  validated=True)
+                                  quarantined=quarantined, at=self.clock(), duplicate_window=self.duplicate_window)
         except Exception as exc:
             if not is_data_error(exc):
                 raise
@@ -336,7 +338,7 @@ class SyncRunner:
             result = await self._isolate(orders, quarantined, cursor)
         report.result.add(result)
 
-    async def _isolate(self, orders: list[tuple[NewOrder, Any]], quarantined: list[QuarantineItem],
+    async def _isolate(self, orders: list[tuple[Prepared, Any]], quarantined: list[QuarantineItem],
                        cursor: CursorUpdate | None) -> IngestResult:
         """Ingest one order at a time; quarantine the ones the database refuses, with its reason."""
         total = IngestResult()
@@ -344,7 +346,7 @@ class SyncRunner:
         for order, raw in orders:
             try:
                 total.add(await ingest(self.store, [order], actor=self.actor, at=self.clock(),
-                                       duplicate_window=self.duplicate_window, validated=True))
+                                       duplicate_window=self.duplicate_window))
             except Exception as exc:
                 if not is_data_error(exc):
                     raise
@@ -474,8 +476,8 @@ def describe(exc: BaseException) -> str:
 
 def is_data_error(exc: BaseException) -> bool:
     """True when the database refused the *data* (a bad value), not when it is unreachable or busy."""
-    if isinstance(exc, (IntegrityError, DataError)):
-        return True
+    if isinstance(exc, (IntegrityError, DataError, sqlite3.IntegrityError, sqlite3.DataError)):
+        return True  # SQLAlchemy's, or the sqlite3 driver's own (ingest writes to it directly)
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
         return True  # a value SQLAlchemy could not bind (a naive datetime, a wrong type)
     return isinstance(exc, (ValueError, TypeError, OverflowError))

@@ -62,7 +62,7 @@ def search_text(name: str, province: str, city: str, district: str, detail: str)
     The address parts are joined without spaces so a fragment that spans them (西湖区文三路,
     杭州市西湖区) is found as typed.
     """
-    address = "".join(part.strip() for part in (province, city, district, detail) if part)
+    address = f"{province.strip()}{city.strip()}{district.strip()}{detail.strip()}"
     return f"{name} {address}" if name else address
 
 

@@ -48,18 +48,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.codes import LIFECYCLE, AfterSale, PhoneKind, Status
+from db.codes import LIFECYCLE, PhoneKind, Status
 from db.fields import name_grams, phone_fields, search_text
 from db.models import (
     Customer,
@@ -74,13 +75,17 @@ from db.models import (
     SyncLease,
     TimelineEvent,
 )
-from db.sanitize import clean_text
+from db.sanitize import clean_text, is_clean
 from db.store import (
+    FTS_INSERT,
+    InvalidOrder,
     NewLine,
     NewOrder,
     NewParcel,
     Store,
-    _order_values,
+    _MAX_INT,
+    _fen,
+    _order_fields,
     _sqlite_insert,
     customer_match_key,
     normalise_sku,
@@ -261,17 +266,6 @@ def status_decision(current: str, incoming: str) -> str:
 
 # -- validation --------------------------------------------------------------------------------
 
-_MAX_INT = 2**31 - 1  # PostgreSQL INTEGER
-_STATUSES = frozenset(s.value for s in Status)
-_AFTER_SALES = frozenset(a.value for a in AfterSale)
-_LIMITS = {  # column widths (PostgreSQL enforces them; SQLite would silently store longer text)
-    "channel": 32, "shop_code": 64, "channel_order_id": 64, "order_no": 64, "raw_status": 64,
-    "raw_after_sale": 64, "hold_reason": 256, "priority": 1, "receiver_name": 128,
-    "receiver_phone": 256, "province": 32, "city": 32, "district": 32, "address_detail": 512,
-    "shop_name": 128,
-}
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -281,136 +275,84 @@ def order_problem(new: object) -> str | None:
     Never raises: a value so odd that checking it fails is itself the problem reported.
     """
     try:
-        return _order_problem(new)
+        prepare(new)
+    except InvalidOrder as exc:
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - e.g. a list where a code was expected
         return f"could not check this order: {type(exc).__name__}: {exc}"
-
-
-def _order_problem(new: object) -> str | None:
-    if not isinstance(new, NewOrder):
-        return f"not a canonical order: {type(new).__name__}"
-    for name in ("channel", "shop_code", "channel_order_id"):
-        value = getattr(new, name)
-        if not isinstance(value, str) or not clean_text(value).strip():
-            return f"{name} is missing"
-    texts = []
-    for name, limit in _LIMITS.items():
-        value = getattr(new, name)
-        if value is None and name == "hold_reason":
-            continue
-        if type(value) is not str and not isinstance(value, str):
-            return f"{name} is not text: {type(value).__name__}"
-        if len(value) > limit and len(clean_text(value)) > limit:  # cleaning only ever shortens
-            return f"{name} is longer than {limit} characters ({len(value)})"
-        texts.append(value)
-    if len(new.priority) != 1 or not new.priority.isascii() or not new.priority.isalnum():
-        return f"priority {new.priority!r} is not one letter or digit"  # stored as given (Store does not clean it)
-    if not isinstance(new.status, str) or new.status not in _STATUSES:
-        return f"unknown standard status {new.status!r}"
-    if not isinstance(new.after_sale, str) or new.after_sale not in _AFTER_SALES:
-        return f"unknown after-sale state {new.after_sale!r}"
-    for name in ("created_at", "paid_at", "ship_by", "modified_at"):
-        value = getattr(new, name)
-        if value is None and name != "created_at":
-            continue
-        if not isinstance(value, datetime) or value.utcoffset() is None:
-            return f"{name} is not a time with a zone: {value!r}"
-    for name in ("total_fen", "paid_fen", "post_fee_fen", "discount_fen"):
-        value = getattr(new, name)
-        if type(value) is not int or abs(value) > _MAX_INT:
-            if not isinstance(value, int) or isinstance(value, bool) or abs(value) > _MAX_INT:
-                return f"{name} is not a whole number of fen in range: {value!r}"
-    for name in ("buyer_note", "seller_memo"):
-        value = getattr(new, name)
-        if not isinstance(value, str):
-            return f"{name} is not text"
-        texts.append(value)
-    if not isinstance(new.presale, bool):
-        return "presale is not true/false"
-    if not isinstance(new.tags, list) or not all(isinstance(t, str) for t in new.tags):
-        return "tags is not a list of text"
-    texts.extend(new.tags)
-    if not isinstance(new.lines, list) or not isinstance(new.parcels, list):
-        return "lines/parcels are not lists"
-    for i, line in enumerate(new.lines, 1):
-        problem = _line_problem(line)
-        if problem is not None:
-            return f"line {i}: {problem}"
-        texts += (line.sku, line.title, line.channel_line_id, line.combo_sku or "")
-    for i, parcel in enumerate(new.parcels, 1):
-        problem = _parcel_problem(parcel)
-        if problem is not None:
-            return f"parcel {i}: {problem}"
-        texts += (parcel.waybill_no, parcel.carrier, parcel.warehouse, *parcel.skus)
-    if _SURROGATE.search("".join(texts)):  # JSON allows "\ud800"; no database can store it
-        name = next((n for n, v in _texts(new) if _SURROGATE.search(v)), "some text")
-        return f"{name} is not valid Unicode (a lone surrogate)"
     return None
 
 
-def _line_problem(line: object) -> str | None:
+def _line_values(line: object) -> dict:
+    """Checked, cleaned values of one order line."""
+    if type(line) is NewLine:  # the common shape, checked in one go
+        sku, title, line_id, combo = line.sku, line.title, line.channel_line_id, line.combo_sku
+        quantity, price = line.quantity, line.price_fen
+        if (type(sku) is str and type(title) is str and type(line_id) is str and combo is None
+                and type(quantity) is int and type(price) is int and type(line.gift) is bool
+                and 0 <= quantity <= _MAX_INT and abs(price) <= _MAX_INT
+                and 0 < len(sku) <= 64 and len(line_id) <= 64 and is_clean(sku + title + line_id)
+                and sku.strip()):
+            return {
+                "channel_line_id": line_id, "sku": sku, "sku_norm": normalise_sku(sku), "title": title,
+                "quantity": quantity, "price_fen": price, "gift": line.gift, "combo_sku": None,
+            }
     if not isinstance(line, NewLine):
-        return "not an order line"
+        raise InvalidOrder("not an order line")
     sku = line.sku
     if not isinstance(sku, str) or not sku.strip() or not clean_text(sku).strip() or _too_long(sku, 64):
-        return "SKU missing or longer than 64 characters"
-    for name in ("quantity", "price_fen"):
-        value = getattr(line, name)
-        if type(value) is not int or abs(value) > _MAX_INT:
-            if not isinstance(value, int) or isinstance(value, bool) or abs(value) > _MAX_INT:
-                return f"{name} is not a whole number in range: {value!r}"
-    if line.quantity < 0:
-        return f"negative quantity {line.quantity}"
+        raise InvalidOrder("SKU missing or longer than 64 characters")
+    quantity = _fen(line, "quantity", "a whole number")
+    price = _fen(line, "price_fen", "a whole number")
+    if quantity < 0:
+        raise InvalidOrder(f"negative quantity {quantity}")
     if not isinstance(line.title, str) or not isinstance(line.channel_line_id, str):
-        return "title/line id is not text"
+        raise InvalidOrder("title/line id is not text")
     if (line.combo_sku is not None and not isinstance(line.combo_sku, str)) or \
             _too_long(line.channel_line_id, 64) or _too_long(line.combo_sku or "", 64):
-        return "line id or combo SKU longer than 64 characters"
+        raise InvalidOrder("line id or combo SKU longer than 64 characters")
     if not isinstance(line.gift, bool):
-        return "gift is not true/false"
-    return None
+        raise InvalidOrder("gift is not true/false")
+    sku = clean_text(sku)
+    return {
+        "channel_line_id": clean_text(line.channel_line_id),
+        "sku": sku,
+        "sku_norm": normalise_sku(sku),
+        "title": clean_text(line.title),
+        "quantity": quantity,
+        "price_fen": price,
+        "gift": line.gift,
+        "combo_sku": clean_text(line.combo_sku) or None,
+    }
 
 
-def _parcel_problem(parcel: object) -> str | None:
+def _parcel_values(parcel: object) -> dict:
+    """Checked, cleaned values of one parcel."""
     if not isinstance(parcel, NewParcel):
-        return "not a parcel"
+        raise InvalidOrder("not a parcel")
     if not isinstance(parcel.waybill_no, str) or not clean_text(parcel.waybill_no).strip():
-        return "waybill number missing"
+        raise InvalidOrder("waybill number missing")
     if not isinstance(parcel.carrier, str) or not isinstance(parcel.warehouse, str):
-        return "carrier or warehouse is not text"
+        raise InvalidOrder("carrier or warehouse is not text")
     if _too_long(parcel.waybill_no, 64) or _too_long(parcel.carrier, 32) or _too_long(parcel.warehouse, 64):
-        return "waybill, carrier or warehouse too long"
+        raise InvalidOrder("waybill, carrier or warehouse too long")
     if parcel.shipped_at is not None and (
         not isinstance(parcel.shipped_at, datetime) or parcel.shipped_at.utcoffset() is None
     ):
-        return "shipped_at is not a time with a zone"
+        raise InvalidOrder("shipped_at is not a time with a zone")
     if not isinstance(parcel.skus, list) or not all(isinstance(s, str) for s in parcel.skus):
-        return "skus is not a list of text"
-    return None
+        raise InvalidOrder("skus is not a list of text")
+    return {
+        "waybill_no": clean_text(parcel.waybill_no),
+        "carrier": clean_text(parcel.carrier),
+        "warehouse": clean_text(parcel.warehouse),
+        "shipped_at": parcel.shipped_at,
+        "skus": [normalise_sku(clean_text(s)) for s in parcel.skus],
+    }
 
 
 def _too_long(value: str, limit: int) -> bool:
     return len(value) > limit and len(clean_text(value)) > limit
-
-
-def _texts(new: NewOrder) -> Iterable[tuple[str, str]]:
-    for name, value in vars(new).items():
-        if isinstance(value, str):
-            yield name, value
-    for tag in new.tags if isinstance(new.tags, list) else ():
-        if isinstance(tag, str):
-            yield "tags", tag
-    for i, line in enumerate(new.lines if isinstance(new.lines, list) else (), 1):
-        for name, value in vars(line).items() if isinstance(line, NewLine) else ():
-            if isinstance(value, str):
-                yield f"line {i} {name}", value
-    for i, parcel in enumerate(new.parcels if isinstance(new.parcels, list) else (), 1):
-        for name, value in vars(parcel).items() if isinstance(parcel, NewParcel) else ():
-            if isinstance(value, str):
-                yield f"parcel {i} {name}", value
-        for sku in parcel.skus if isinstance(parcel, NewParcel) and isinstance(parcel.skus, list) else ():
-            if isinstance(sku, str):
-                yield f"parcel {i} skus", sku
 
 
 def storable(text: str) -> str:
@@ -437,30 +379,6 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
-def _line_values(line: NewLine) -> dict:
-    sku = clean_text(line.sku)
-    return {
-        "channel_line_id": clean_text(line.channel_line_id),
-        "sku": sku,
-        "sku_norm": normalise_sku(sku),
-        "title": clean_text(line.title),
-        "quantity": line.quantity,
-        "price_fen": line.price_fen,
-        "gift": line.gift,
-        "combo_sku": clean_text(line.combo_sku) or None,
-    }
-
-
-def _parcel_values(parcel: NewParcel) -> dict:
-    return {
-        "waybill_no": clean_text(parcel.waybill_no),
-        "carrier": clean_text(parcel.carrier),
-        "warehouse": clean_text(parcel.warehouse),
-        "shipped_at": parcel.shipped_at,
-        "skus": [normalise_sku(clean_text(s)) for s in parcel.skus],
-    }
-
-
 def _snapshot(values: dict, lines: list[dict], parcels: list[dict]) -> dict:
     """The JSON form of what the channel delivered (cleaned), compared field by field next time."""
     snap = {name: (_iso(values[name]) if name in _TIMES else values[name]) for name in _SCALARS}
@@ -476,7 +394,7 @@ def _snapshot(values: dict, lines: list[dict], parcels: list[dict]) -> dict:
 
 def snapshot_json(snapshot: dict) -> str:
     """A snapshot as the JSON text stored (keys sorted: equal content, equal text)."""
-    return json.dumps(snapshot, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def fingerprint(blob: str) -> str:
@@ -485,8 +403,12 @@ def fingerprint(blob: str) -> str:
 
 
 @dataclass
-class _Incoming:
+class Prepared:
+    """A checked, cleaned order and its snapshot, ready for :func:`ingest` (see :func:`prepare`)."""
+
     new: NewOrder
+    shop_code: str
+    shop_name: str
     values: dict
     lines: list[dict]
     parcels: list[dict]
@@ -495,13 +417,33 @@ class _Incoming:
     fingerprint: str
 
 
-def _prepare(new: NewOrder) -> _Incoming:
-    values = _order_values(new)
-    lines = [_line_values(line) for line in new.lines]
-    parcels = [_parcel_values(p) for p in new.parcels]
+def _each(items: list, values: Callable[[object], dict], what: str) -> list[dict]:
+    """``values`` of each item; an invalid one is named by its place ("line 2: ...")."""
+    out = []
+    for i, item in enumerate(items, 1):
+        try:
+            out.append(values(item))
+        except InvalidOrder as exc:
+            raise InvalidOrder(f"{what} {i}: {exc}") from None
+    return out
+
+
+def prepare(new: object) -> Prepared:
+    """Check and clean one canonical order in a single pass; :class:`InvalidOrder` says what is wrong.
+
+    A connector calls this while it maps (so the check and the cleaning are done once, off the
+    write transaction) and hands :func:`ingest` the results.
+    """
+    if not isinstance(new, NewOrder):
+        raise InvalidOrder(f"not a canonical order: {type(new).__name__}")
+    values, shop_code, shop_name = _order_fields(new)
+    if not isinstance(new.lines, list) or not isinstance(new.parcels, list):
+        raise InvalidOrder("lines/parcels are not lists")
+    lines = _each(new.lines, _line_values, "line")
+    parcels = _each(new.parcels, _parcel_values, "parcel")
     snap = _snapshot(values, lines, parcels)
     blob = snapshot_json(snap)
-    return _Incoming(new, values, lines, parcels, snap, blob, fingerprint(blob))
+    return Prepared(new, shop_code, shop_name, values, lines, parcels, snap, blob, fingerprint(blob))
 
 
 # -- ingest ------------------------------------------------------------------------------------
@@ -509,36 +451,40 @@ def _prepare(new: NewOrder) -> _Incoming:
 
 async def ingest(
     store: Store,
-    orders: Sequence[NewOrder],
+    orders: Sequence[NewOrder | Prepared],
     *,
     actor: Actor,
     cursor: CursorUpdate | None = None,
     quarantined: Sequence[QuarantineItem] = (),
     at: datetime | None = None,
     duplicate_window: timedelta = DUPLICATE_WINDOW,
-    validated: bool = False,
 ) -> IngestResult:
     """Apply a batch of canonical orders, its quarantine and its watermark in one transaction.
 
     See the module docstring for the rules. ``actor`` is the author of every event (a connector:
     ``Actor(ActorKind.CONNECTOR, "<channel>:<shop>")``); ``at`` is the events' time (default now).
-    Invalid orders are quarantined under ``actor.id`` as connector (``validated=True``: the caller
-    already checked each order with :func:`order_problem`, as the sync runner does). Raises only on
-    database failure, and then nothing of the batch is written.
+    ``orders`` are ``NewOrder``s, or :class:`Prepared` ones (:func:`prepare`, as the sync runner
+    does while it maps). Invalid orders are quarantined under ``actor.id`` as connector. Raises only
+    on database failure, and then nothing of the batch is written.
     """
     at = at or datetime.now(UTC)
     result = IngestResult()
     quarantine = list(quarantined)
-    incoming: dict[tuple[str, str, str], _Incoming] = {}
+    incoming: dict[tuple[str, str, str], Prepared] = {}
     for new in orders:
-        problem = None if validated else order_problem(new)
-        if problem is not None:
-            quarantine.append(_invalid_item(new, problem, actor))
-            continue
-        item = _prepare(new)
-        key = (item.values["channel"], clean_text(new.shop_code), item.values["channel_order_id"])
+        if type(new) is Prepared:
+            item = new
+        else:
+            try:
+                item = prepare(new)
+            except Exception as exc:  # noqa: BLE001 - InvalidOrder, or a value too odd to check
+                problem = str(exc) if isinstance(exc, InvalidOrder) else \
+                    f"could not check this order: {type(exc).__name__}: {exc}"
+                quarantine.append(_invalid_item(new, problem, actor))
+                continue
+        key = (item.values["channel"], item.shop_code, item.values["channel_order_id"])
         seen = incoming.get(key)
-        if seen is None or not _older(new.modified_at, seen.new.modified_at):
+        if seen is None or not _older(item.values["modified_at"], seen.values["modified_at"]):
             incoming[key] = item  # the later version of a row repeated across pages wins
     async with store.write() as conn:
         work = _Batch(store, conn, actor, at, result, duplicate_window)
@@ -583,18 +529,18 @@ class _Batch:
         self.driver = None
         self.events: list[dict] = []
 
-    async def run(self, items: list[_Incoming]) -> None:
+    async def run(self, items: list[Prepared]) -> None:
         if not items:
             return
         if self.sqlite:
             self.driver = (await self.conn.get_raw_connection()).driver_connection
-        by_shop: dict[tuple[str, str], list[_Incoming]] = {}
+        by_shop: dict[tuple[str, str], list[Prepared]] = {}
         for item in items:
-            by_shop.setdefault((item.values["channel"], item.new.shop_code), []).append(item)
-        new_items: list[_Incoming] = []
-        changed: list[tuple[_Incoming, int]] = []
+            by_shop.setdefault((item.values["channel"], item.shop_code), []).append(item)
+        new_items: list[Prepared] = []
+        changed: list[tuple[Prepared, int]] = []
         for (channel, shop_code), group in by_shop.items():
-            shop_name = next((i.new.shop_name for i in group if i.new.shop_name), "")
+            shop_name = next((i.shop_name for i in group if i.shop_name), "")
             shop_id = await self.store.ensure_shop(self.conn, channel, shop_code, shop_name)
             existing = await self._existing(shop_id, [i.values["channel_order_id"] for i in group])
             for item in group:
@@ -604,7 +550,7 @@ class _Batch:
                     new_items.append(item)
                     continue
                 order_id, stored_fp, stored_modified = found
-                if _older(item.new.modified_at, stored_modified):
+                if _older(item.values["modified_at"], stored_modified):
                     self.result.stale += 1
                 elif stored_fp == item.fingerprint:
                     self.result.unchanged += 1
@@ -667,7 +613,7 @@ class _Batch:
 
     # -- new orders ----------------------------------------------------------------------------
 
-    async def _insert(self, items: list[_Incoming]) -> None:
+    async def _insert(self, items: list[Prepared]) -> None:
         await self._match_customers(items)
         order_ids = await self._ids(Order.__table__, len(items))
         line_ids = iter(await self._ids(OrderLine.__table__, sum(len(i.lines) for i in items)))
@@ -702,6 +648,8 @@ class _Batch:
                             detail={"other_order_id": other_id, "other_order_no": other_no})
                 self.result.duplicates += 1
         await self._rows(Order.__table__, orders)
+        if self.driver is not None:
+            await self.driver.executemany(FTS_INSERT, [(row["id"], row["search_text"]) for row in orders])
         await self._rows(OrderLine.__table__, lines)
         await self._rows(Parcel.__table__, parcels)
         await self._rows(ParcelLine.__table__, parcel_lines)
@@ -710,7 +658,7 @@ class _Batch:
         self.result.inserted += len(items)
         self.result.changed_ids.extend(order_ids)
 
-    async def _match_customers(self, items: list[_Incoming]) -> None:
+    async def _match_customers(self, items: list[Prepared]) -> None:
         """Customer matching as ``Store.add_order`` does it (plain phone, then name + full address,
         else a new customer), for the whole batch in two queries and one insert."""
         keys: dict[int, str | None] = {}
@@ -764,7 +712,7 @@ class _Batch:
             if v["customer_id"] < 0:
                 v["customer_id"] = real[v["customer_id"]]
 
-    async def _duplicates(self, items: list[_Incoming], order_ids: list[int]) -> dict[int, tuple[int, str]]:
+    async def _duplicates(self, items: list[Prepared], order_ids: list[int]) -> dict[int, tuple[int, str]]:
         """New orders that repeat another order's plain phone and SKU set within the window:
         {new order id: (other order id, its number)}. The earlier-created order is the original."""
         candidates = []
@@ -808,7 +756,7 @@ class _Batch:
 
     # -- changed orders ------------------------------------------------------------------------
 
-    async def _update(self, changed: list[tuple[_Incoming, int]]) -> None:
+    async def _update(self, changed: list[tuple[Prepared, int]]) -> None:
         ids = [order_id for _, order_id in changed]
         current: dict[int, Any] = {}
         snapshots: dict[int, dict] = {}
@@ -851,7 +799,7 @@ class _Batch:
             else:
                 source_inserts.append({"order_id": order_id,
                                        "snapshot": item.blob if self.sqlite else item.snapshot})
-            modified = item.new.modified_at or row.modified_at
+            modified = item.values["modified_at"] or row.modified_at
             if changes or len(self.events) > before or line_work or parcels:
                 changes.update(fingerprint=item.fingerprint, modified_at=modified, updated_at=self.at)
                 updates.setdefault(frozenset(changes), []).append({"b_id": order_id, **changes})
@@ -876,7 +824,7 @@ class _Batch:
             await self.conn.execute(delete(NameGram.__table__).where(NameGram.__table__.c.order_id == order_id))
             await self._rows(NameGram.__table__, [{"gram": g, "order_id": order_id} for g in name_grams(name)])
 
-    def _merge(self, order_id: int, row: Any, base: dict, item: _Incoming) -> dict:
+    def _merge(self, order_id: int, row: Any, base: dict, item: Prepared) -> dict:
         """Column changes for one order, three-way against ``base``; appends their events."""
         inc = item.snapshot
         values = item.values
@@ -935,7 +883,7 @@ class _Batch:
             self._event(order_id, "updated", message=", ".join(sorted(other)), detail=other)
         return changes
 
-    def _merge_lines(self, order_id: int, base: dict, item: _Incoming, stored: list) -> tuple | None:
+    def _merge_lines(self, order_id: int, base: dict, item: Prepared, stored: list) -> tuple | None:
         """(lines to add, line updates, line ids to remove) when the channel changed the lines."""
         if item.snapshot["lines"] == base.get("lines"):
             return None
@@ -991,7 +939,7 @@ class _Batch:
         await self._rows(Parcel.__table__, parcels)
         await self._rows(ParcelLine.__table__, parcel_lines)
 
-    async def _resolve_quarantine(self, items: list[_Incoming]) -> None:
+    async def _resolve_quarantine(self, items: list[Prepared]) -> None:
         """Payloads of these orders quarantined earlier are resolved: the order is in the pool now."""
         open_any = (await self.conn.execute(
             select(_q.id).where(_q.state.in_(("open", "retried"))).limit(1)
@@ -1000,7 +948,7 @@ class _Batch:
             return
         by_shop: dict[tuple[str, str], list[str]] = {}
         for item in items:
-            by_shop.setdefault((item.values["channel"], clean_text(item.new.shop_code)), []).append(
+            by_shop.setdefault((item.values["channel"], item.shop_code), []).append(
                 item.values["channel_order_id"]
             )
         who = f"{self.actor.kind}:{self.actor.id}"
@@ -1039,7 +987,7 @@ def _sqlite_writer(table) -> tuple[str, Any]:  # noqa: ANN001
         if kind_name == "DateTime":
             converters.append((i, _sqlite_time))
         elif kind_name == "JSON":
-            converters.append((i, json.dumps))
+            converters.append((i, _json_text))
         elif kind_name == "Boolean":
             converters.append((i, int))
     pick = itemgetter(*names)
@@ -1057,6 +1005,10 @@ def _sqlite_writer(table) -> tuple[str, Any]:  # noqa: ANN001
 
     _WRITERS[table.name] = (sql, convert)
     return sql, convert
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_time(value: datetime) -> str:

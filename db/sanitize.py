@@ -31,6 +31,12 @@ _SEQUENCES = re.compile(
 )
 
 
+def is_clean(value: str) -> bool:
+    """True when :func:`clean_text` would return ``value`` unchanged, one-line or multiline
+    (it holds no control, bidi or surrogate character at all)."""
+    return _SUSPECT.search(value) is None
+
+
 def clean_text(value: str | None, *, multiline: bool = False) -> str:
     """Return ``value`` with terminal controls and bidi overrides removed.
 

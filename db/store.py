@@ -8,7 +8,7 @@ SQLite) that rolls back unless it completes, and appends a timeline event naming
 from __future__ import annotations
 
 import json
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from db.fields import name_grams, normalise_query, phone_fields, search_text
 from db.migrate import upgrade
 from db.reader import Reader
 from db.models import (
+    AfterSale,
     Channel,
     Customer,
     NameGram,
@@ -36,9 +37,10 @@ from db.models import (
     ParcelLine,
     PhoneKind,
     Shop,
+    Status,
     TimelineEvent,
 )
-from db.sanitize import clean_text
+from db.sanitize import clean_text, is_clean
 from db.views import Actor, OrderCard, OrderHit
 
 _o = Order.__table__.c
@@ -53,6 +55,10 @@ _op = Operator.__table__.c
 _BY_NO = select(_o.id).where((_o.order_no == bindparam("q")) | (_o.channel_order_id == bindparam("q")))
 
 T = TypeVar("T")
+
+#: SQLite: every insert into ``orders`` writes its full-text row too, in the same transaction
+#: (one executemany per batch; a trigger cost 3x the rest of the insert: migration 0003).
+FTS_INSERT = "INSERT INTO order_fts(rowid, search_text) VALUES (?, ?)"
 
 
 @dataclass
@@ -247,6 +253,8 @@ class Store:
             customer_id, reason = await _match_customer(conn, values, at)
             values.update(shop_id=shop_id, customer_id=customer_id, customer_match=reason, updated_at=at)
             order_id = (await conn.execute(insert(Order.__table__).values(**values))).inserted_primary_key[0]
+            if self.dialect == "sqlite":
+                await conn.exec_driver_sql(FTS_INSERT, (order_id, values["search_text"]))
             if new.lines:
                 await conn.execute(
                     insert(OrderLine.__table__),
@@ -303,6 +311,8 @@ class Store:
                     continue
                 if driver is not None:
                     await driver.executemany(*_sqlite_insert(by_name[name], rows))
+                    if name == "orders":
+                        await driver.executemany(FTS_INSERT, [(row["id"], row["search_text"]) for row in rows])
                     continue
                 await conn.execute(insert(by_name[name]), list(rows))
                 if self.dialect == "postgresql":
@@ -385,35 +395,131 @@ def normalise_sku(sku: str) -> str:
     return normalise_query(sku).replace(" ", "").upper()
 
 
-def _order_values(new: NewOrder) -> dict:
-    """Column values for a new order: text cleaned, phone and search fields derived."""
-    name = clean_text(new.receiver_name)
-    phone = clean_text(new.receiver_phone)
+_MAX_INT = 2**31 - 1  # PostgreSQL INTEGER
+_STATUSES = frozenset(s.value for s in Status)
+_AFTER_SALES = frozenset(a.value for a in AfterSale)
+_LIMITS = {  # column widths (PostgreSQL enforces them; SQLite would silently store longer text)
+    "channel": 32, "shop_code": 64, "channel_order_id": 64, "order_no": 64, "raw_status": 64,
+    "raw_after_sale": 64, "hold_reason": 256, "priority": 1, "receiver_name": 128,
+    "receiver_phone": 256, "province": 32, "city": 32, "district": 32, "address_detail": 512,
+    "shop_name": 128,
+}
+
+
+_NOTE_LIMIT = 2**62  # notes are TEXT columns: no limit
+
+
+class InvalidOrder(ValueError):
+    """A canonical order that cannot be stored as it is; the message says why in plain words."""
+
+
+def _text(new: object, name: str, limit: int, *, multiline: bool = False) -> str:
+    """The cleaned text of one field, or :class:`InvalidOrder` (cleaning only ever shortens)."""
+    value = getattr(new, name)
+    if type(value) is not str and not isinstance(value, str):
+        raise InvalidOrder(f"{name} is not text: {type(value).__name__}")
+    cleaned = clean_text(value, multiline=multiline)
+    if len(cleaned) > limit:
+        raise InvalidOrder(f"{name} is longer than {limit} characters ({len(value)})")
+    return cleaned
+
+
+def _fen(new: object, name: str, what: str = "a whole number of fen") -> int:
+    value = getattr(new, name)
+    if type(value) is not int or abs(value) > _MAX_INT:
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) > _MAX_INT:
+            raise InvalidOrder(f"{name} is not {what} in range: {value!r}")
+    return value
+
+
+def _time(new: object, name: str, *, optional: bool = True) -> datetime | None:
+    value = getattr(new, name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidOrder(f"{name} is not a time with a zone: {value!r}")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31 23:00-08:00 is past year 9999 in UTC: no database stores it
+        raise InvalidOrder(f"{name} is out of range: {value.isoformat()}") from None
+    return value
+
+
+#: One-line text fields of an order, checked and cleaned together.
+_ONE_LINE = ("channel", "shop_code", "channel_order_id", "order_no", "receiver_name", "receiver_phone",
+             "province", "city", "district", "address_detail", "raw_status", "raw_after_sale", "shop_name")
+_ONE_LINE_LIMITS = tuple(_LIMITS[name] for name in _ONE_LINE)
+_get_one_line = attrgetter(*_ONE_LINE)
+
+
+def _one_line_texts(new: NewOrder) -> tuple[str, ...]:
+    """The one-line text fields, cleaned and checked: one search over all of them when none holds
+    anything to clean (nearly every order), field by field otherwise."""
+    values = _get_one_line(new)
+    try:
+        joined = "".join(values)
+    except TypeError:  # something is not text: the field-by-field pass names it
+        joined = None
+    if joined is None or not is_clean(joined):
+        values = tuple(_text(new, name, limit) for name, limit in zip(_ONE_LINE, _ONE_LINE_LIMITS))
+    for name, value, limit in zip(_ONE_LINE[:3], values, _ONE_LINE_LIMITS):
+        if not value.strip():
+            raise InvalidOrder(f"{name} is missing")
+    for name, value, limit in zip(_ONE_LINE, values, _ONE_LINE_LIMITS):
+        if len(value) > limit:
+            raise InvalidOrder(f"{name} is longer than {limit} characters ({len(value)})")
+    return values
+
+
+def _order_fields(new: NewOrder) -> tuple[dict, str, str]:
+    """Checked, cleaned column values of an order (lines and parcels apart), its shop code and name."""
+    (channel, shop_code, channel_order_id, order_no, name, phone, province, city, district, detail,
+     raw_status, raw_after_sale, shop_name) = _one_line_texts(new)
+    ids = {"channel": channel, "shop_code": shop_code, "channel_order_id": channel_order_id}
+    hold = None if new.hold_reason is None else _text(new, "hold_reason", _LIMITS["hold_reason"])
+    priority = new.priority
+    if not isinstance(priority, str) or len(priority) != 1 or not priority.isascii() or not priority.isalnum():
+        raise InvalidOrder(f"priority {priority!r} is not one letter or digit")
+    status = new.status
+    if not isinstance(status, str) or status not in _STATUSES:
+        raise InvalidOrder(f"unknown standard status {status!r}")
+    after_sale = new.after_sale
+    if not isinstance(after_sale, str) or after_sale not in _AFTER_SALES:
+        raise InvalidOrder(f"unknown after-sale state {after_sale!r}")
+    created_at = _time(new, "created_at", optional=False)
+    paid_at, ship_by, modified_at = _time(new, "paid_at"), _time(new, "ship_by"), _time(new, "modified_at")
+    total, paid = _fen(new, "total_fen"), _fen(new, "paid_fen")
+    post_fee, discount = _fen(new, "post_fee_fen"), _fen(new, "discount_fen")
+    buyer_note = _text(new, "buyer_note", _NOTE_LIMIT, multiline=True)
+    seller_memo = _text(new, "seller_memo", _NOTE_LIMIT, multiline=True)
+    if not isinstance(new.presale, bool):
+        raise InvalidOrder("presale is not true/false")
+    tags = new.tags
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidOrder("tags is not a list of text")
     kind, norm, tail4 = phone_fields(phone)
-    province, city, district = clean_text(new.province), clean_text(new.city), clean_text(new.district)
-    detail = clean_text(new.address_detail)
     return {
-        "channel": clean_text(new.channel),
-        "channel_order_id": clean_text(new.channel_order_id),
-        "order_no": clean_text(new.order_no or new.channel_order_id),
-        "status": new.status,
-        "raw_status": clean_text(new.raw_status),
-        "after_sale": new.after_sale,
-        "raw_after_sale": clean_text(new.raw_after_sale),
-        "hold_reason": clean_text(new.hold_reason) or None,
-        "total_fen": new.total_fen,
-        "paid_fen": new.paid_fen,
-        "post_fee_fen": new.post_fee_fen,
-        "discount_fen": new.discount_fen,
-        "created_at": new.created_at,
-        "paid_at": new.paid_at,
-        "ship_by": new.ship_by,
-        "modified_at": new.modified_at,
-        "priority": new.priority,
-        "tags": [clean_text(t) for t in new.tags],
+        "channel": ids["channel"],
+        "channel_order_id": ids["channel_order_id"],
+        "order_no": order_no or ids["channel_order_id"],
+        "status": status,
+        "raw_status": raw_status,
+        "after_sale": after_sale,
+        "raw_after_sale": raw_after_sale,
+        "hold_reason": hold or None,
+        "total_fen": total,
+        "paid_fen": paid,
+        "post_fee_fen": post_fee,
+        "discount_fen": discount,
+        "created_at": created_at,
+        "paid_at": paid_at,
+        "ship_by": ship_by,
+        "modified_at": modified_at,
+        "priority": priority,
+        "tags": [clean_text(t) for t in tags],
         "presale": new.presale,
-        "buyer_note": clean_text(new.buyer_note, multiline=True),
-        "seller_memo": clean_text(new.seller_memo, multiline=True),
+        "buyer_note": buyer_note,
+        "seller_memo": seller_memo,
         "receiver_name": name,
         "receiver_phone": phone,
         "phone_kind": kind,
@@ -424,7 +530,13 @@ def _order_values(new: NewOrder) -> dict:
         "district": district,
         "address_detail": detail,
         "search_text": search_text(name, province, city, district, detail),
-    }
+    }, ids["shop_code"], shop_name
+
+
+def _order_values(new: NewOrder) -> dict:
+    """Column values for a new order: checked (:class:`InvalidOrder`), text cleaned, phone and
+    search fields derived."""
+    return _order_fields(new)[0]
 
 
 def customer_match_key(name: str, province: str, city: str, district: str, detail: str) -> str | None:

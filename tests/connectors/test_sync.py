@@ -295,11 +295,47 @@ async def test_a_batch_the_database_refuses_is_split_and_only_the_bad_order_quar
     store: Store, platform: tuple[Platform, str]
 ) -> None:
     server, url = platform
+    # The database itself refuses one row (a trigger, as a CHECK or a foreign key would).
+    async with store.write() as conn:
+        if store.dialect == "sqlite":
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON orders WHEN new.channel_order_id = 'T0003' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a rule'); END")
+        else:
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF new.channel_order_id = 'T0003' THEN "
+                "RAISE integrity_constraint_violation USING MESSAGE = 'refused by a rule'; END IF; "
+                "RETURN new; END $$ LANGUAGE plpgsql")
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()")
+
+    try:
+        async with httpx.AsyncClient() as client:
+            sync = SyncRunner(store, TinySource(client, url), TinyAdapter(), clock=Clock(NOW),
+                              initial_lookback=timedelta(hours=4), batch_size=10)
+            report = await sync.run_once()
+    finally:
+        if store.dialect != "sqlite":  # the PostgreSQL test database outlives this test
+            async with store.write() as conn:
+                await conn.exec_driver_sql("DROP TRIGGER refuse ON orders")
+                await conn.exec_driver_sql("DROP FUNCTION refuse()")
+    assert report.ok, report.error
+    assert len(await pool(store)) == 239 and "T0003" not in await pool(store)
+    (bad,) = await quarantine_list(store)
+    assert (bad.external_id, bad.code) == ("T0003", "store_error")
+    assert "refused by a rule" in bad.reason
+    assert (await cursor_get(store, KEY)).watermark == NOW - timedelta(minutes=2)
+
+
+async def test_a_time_no_database_can_store_is_quarantined_while_mapping(
+    store: Store, platform: tuple[Platform, str]
+) -> None:
+    server, url = platform
 
     class FarFuture(TinyAdapter):
         def to_order(self, raw: dict, *, shop_code: str) -> NewOrder:
             order = super().to_order(raw, shop_code=shop_code)
-            if raw["tid"] == "T0003":  # a zoned time past year 9999 in UTC: no database can store it
+            if raw["tid"] == "T0003":  # a zoned time past year 9999 in UTC
                 from datetime import timezone
                 order.created_at = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-8)))
             return order
@@ -311,8 +347,8 @@ async def test_a_batch_the_database_refuses_is_split_and_only_the_bad_order_quar
     assert report.ok, report.error
     assert len(await pool(store)) == 239 and "T0003" not in await pool(store)
     (bad,) = await quarantine_list(store)
-    assert (bad.external_id, bad.code) == ("T0003", "store_error")
-    assert (await cursor_get(store, KEY)).watermark == NOW - timedelta(minutes=2)
+    assert (bad.external_id, bad.code) == ("T0003", "invalid_order")
+    assert bad.reason.startswith("created_at is out of range")
 
 
 async def test_only_one_process_syncs_a_database(store: Store, platform: tuple[Platform, str]) -> None:

@@ -61,8 +61,8 @@ async def _rows(store: Store, sql: str) -> list:
         return (await conn.execute(text(sql))).all()
 
 
-def _as_utc(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+def _as_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _places() -> tuple[set[tuple[str, str, str]], dict[tuple[str, str], set[str]]]:
@@ -194,10 +194,11 @@ async def test_rows_match_the_store_write_path(store: Store) -> None:
     for row in orders:
         new = NewOrder(
             channel=row.channel, shop_code=row.shop_code, channel_order_id=row.channel_order_id,
-            created_at=row.created_at, order_no=row.order_no, status=row.status, raw_status=row.raw_status,
+            created_at=_as_utc(row.created_at), order_no=row.order_no, status=row.status, raw_status=row.raw_status,
             after_sale=row.after_sale, raw_after_sale=row.raw_after_sale, hold_reason=row.hold_reason,
             total_fen=row.total_fen, paid_fen=row.paid_fen, post_fee_fen=row.post_fee_fen,
-            discount_fen=row.discount_fen, paid_at=row.paid_at, ship_by=row.ship_by, modified_at=row.modified_at,
+            discount_fen=row.discount_fen, paid_at=_as_utc(row.paid_at), ship_by=_as_utc(row.ship_by),
+            modified_at=_as_utc(row.modified_at),
             priority=row.priority, tags=json.loads(row.tags), presale=bool(row.presale),
             buyer_note=row.buyer_note, seller_memo=row.seller_memo, receiver_name=row.receiver_name,
             receiver_phone=row.receiver_phone, province=row.province, city=row.city, district=row.district,
@@ -235,7 +236,7 @@ async def test_customers_match_like_the_store(store: Store, tmp_path: Path) -> N
     for row in rows:
         values[row.id] = _order_values(
             NewOrder(
-                channel=row.channel, shop_code="", channel_order_id=row.channel_order_id,
+                channel=row.channel, shop_code="s", channel_order_id=row.channel_order_id,
                 created_at=_as_utc(row.created_at), receiver_name=row.receiver_name,
                 receiver_phone=row.receiver_phone, province=row.province, city=row.city,
                 district=row.district, address_detail=row.address_detail,
