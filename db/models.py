@@ -55,6 +55,7 @@ class Customer(SQLModel, table=True):
     match_key: str | None = Field(default=None, max_length=256, index=True)
     city: str = Field(default="", max_length=64)
     first_seen_at: datetime | None = None
+    vip_level: str = Field(default="", max_length=8)
 
 
 class Order(SQLModel, table=True):
@@ -65,6 +66,8 @@ class Order(SQLModel, table=True):
         UniqueConstraint("channel", "shop_id", "channel_order_id"),
         Index("ix_orders_status_ship_by", "status", "ship_by"),
         Index("ix_orders_customer_paid", "customer_id", "paid_at"),
+        Index("ix_orders_unchecked", "id", sqlite_where=text("checked_at IS NULL"),
+              postgresql_where=text("checked_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -112,6 +115,17 @@ class Order(SQLModel, table=True):
     # Hash of the canonical content a channel last delivered (lines and parcels included): an
     # unchanged payload is skipped with no write and no event (db.ingest).
     fingerprint: str | None = Field(default=None, max_length=40)
+
+    # Order checks (deskapp.services.checks): when they last ran, and the codes of what they found.
+    checked_at: datetime | None = None
+    check_codes: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    # What the warehouse rules read and decided (deskapp.services.rules / sla).
+    is_live: bool = False  # a live-stream order
+    presale_ship_at: datetime | None = None  # the presale's promised ship date
+    sla_due: datetime | None = None  # the computed ship-by deadline
+    priority_why: str | None = Field(default=None, max_length=256)  # the rule that set the priority
+    rules_version: str | None = Field(default=None, max_length=40)
+    wh_step: str | None = Field(default=None, max_length=16)  # picked / packed, inside 配货中
 
 
 class OrderLine(SQLModel, table=True):
@@ -205,6 +219,7 @@ class NameGram(SQLModel, table=True):
     """
 
     __tablename__ = "name_gram"
+    __table_args__ = (Index("ix_name_gram_order_id", "order_id"),)  # rewriting one order's grams
 
     gram: str = Field(primary_key=True, max_length=8)
     order_id: int = Field(primary_key=True, foreign_key="orders.id")
