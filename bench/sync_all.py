@@ -115,6 +115,8 @@ async def compare(db: Path, emulators: dict) -> dict:
         by_channel[channel] = by_channel.get(channel, 0) + 1
     extra = [k for k in pool if k not in truth]
     differ = [k for k in truth if k in pool and pool[k] != truth[k]]
+    for channel, order_id in (missing + extra + differ)[:10]:  # enough to start looking
+        print(f"  not exactly once: {channel} {order_id}", file=sys.stderr)
     return {"truth": len(truth), "pool": len(pool), "created_events": created, "missing": len(missing),
             "extra": len(extra), "different": len(differ), "missing_by_channel": by_channel, "exactly_once": not (missing or extra or differ)
             and created == len(truth)}

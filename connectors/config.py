@@ -11,6 +11,8 @@ carrying the same problems. A shape of the file::
 
     [sync]
     poll_seconds = 30
+    initial_lookback_days = 1      # a shop's first sync reads this far back (channels/shops override)
+    token_file = "tokens.json"     # where rotated tokens are kept (connectors.tokenstore)
 
     [channels.taobao]
     app_key = "12345678"
@@ -62,9 +64,13 @@ KNOWN_CHANNELS: frozenset[str] = PLATFORM_CHANNELS | GENERIC_CHANNELS
 POLL_SECONDS = (1, 3600)
 OVERLAP_MINUTES = (0, 1440)
 LAG_MINUTES = (0, 120)
+#: How far back a shop's first sync reads. Platforms keep about 3 months of changes to page
+#: through (Taobao 3 months, Douyin 90 days); below ~2 hours a first sync could fall inside the lag.
+INITIAL_LOOKBACK_DAYS = (0.1, 90)
 DEFAULT_POLL_SECONDS = 30
 DEFAULT_OVERLAP_MINUTES = 5
 DEFAULT_LAG_MINUTES = 3
+DEFAULT_INITIAL_LOOKBACK_DAYS = 1
 
 #: Setting names that hold a secret: they must be given as ``<name>_env``, never as a value.
 SECRET_WORDS: frozenset[str] = frozenset(
@@ -77,8 +83,8 @@ _SHOP_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _TOP_KEYS = {"db", "sync", "channels", "carriers"}
-_SYNC_KEYS = {"poll_seconds", "overlap_minutes", "lag_minutes", "log_file"}
-_TIMING_KEYS = {"poll_seconds", "overlap_minutes", "lag_minutes"}
+_TIMING_KEYS = {"poll_seconds", "overlap_minutes", "lag_minutes", "initial_lookback_days"}
+_SYNC_KEYS = _TIMING_KEYS | {"log_file", "token_file"}
 _CHANNEL_KEYS = _TIMING_KEYS | {
     "kind", "name", "base_url", "app_key", "status_map", "after_sale_map", "mapping", "shops",
     "options", "enabled",
@@ -158,6 +164,7 @@ class ShopConfig:
     poll_seconds: float = DEFAULT_POLL_SECONDS
     overlap: timedelta = timedelta(minutes=DEFAULT_OVERLAP_MINUTES)
     lag: timedelta = timedelta(minutes=DEFAULT_LAG_MINUTES)
+    initial_lookback: timedelta = timedelta(days=DEFAULT_INITIAL_LOOKBACK_DAYS)  # how far back the first sync reads
     options: Mapping[str, Any] = field(default_factory=_frozen)
     mapping_path: Path | None = None
     enabled: bool = True
@@ -215,8 +222,9 @@ class Config:
     """The whole file, typed. Holds no secret values (only :class:`SecretRef` names)."""
 
     path: Path | None
-    db: str | None = None
+    db: str | None = None  # a path relative to the config file is made absolute; a URL is kept as is
     log_file: Path | None = None
+    token_file: Path | None = None  # where rotated tokens are kept (connectors.tokenstore); None: the default
     channels: tuple[ChannelConfig, ...] = ()
     kuaidi100: Kuaidi100Config | None = None
 
@@ -238,6 +246,12 @@ class Config:
 def check(path: str | Path, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every problem with the config file at ``path``, in plain words (empty: it is fine)."""
     return _read(Path(path), environ)[1]
+
+
+def read(path: str | Path, environ: Mapping[str, str] | None = None) -> tuple[Config | None, list[Problem]]:
+    """The config as far as it could be read (None when the file is missing or not TOML), and every
+    problem: for what is usable even when something else is wrong (the database it names, say)."""
+    return _read(Path(path), environ)
 
 
 def load(path: str | Path, *, environ: Mapping[str, str] | None = None, require_env: bool = True) -> Config:
@@ -276,6 +290,10 @@ def _read(path: Path, environ: Mapping[str, str] | None) -> tuple[Config | None,
     except tomllib.TOMLDecodeError as error:
         return None, [Problem(str(path), f"TOML 格式错误：{error}", f"not valid TOML: {error}", "toml")]
     return parse(data, base_dir=path.parent, path=path, environ=environ)
+
+
+#: poll seconds, overlap minutes, lag minutes, initial lookback days (inherited sync → channel → shop).
+Timing = tuple[float, float, float, float]
 
 
 class _Reader:
@@ -373,13 +391,38 @@ class _Reader:
                              "literal_secret")
         return _frozen({k: v for k, v in value.items() if k not in SECRET_WORDS})
 
-    def timing(self, table: Mapping, where: str, inherited: tuple[float, float, float]) -> tuple[float, float, float]:
-        poll, overlap, lag = inherited
+    def timing(self, table: Mapping, where: str, inherited: Timing) -> Timing:
+        poll, overlap, lag, lookback = inherited
         return (
             self.number(table, "poll_seconds", where, poll, POLL_SECONDS, "秒", "seconds"),
             self.number(table, "overlap_minutes", where, overlap, OVERLAP_MINUTES, "分钟", "minutes"),
             self.number(table, "lag_minutes", where, lag, LAG_MINUTES, "分钟", "minutes"),
+            self.lookback(table, where, lookback),
         )
+
+    def lookback(self, table: Mapping, where: str, inherited: float) -> float:
+        """``initial_lookback_days``: how much history a shop's first sync reads, in days."""
+        key, place = "initial_lookback_days", _join(where, "initial_lookback_days")
+        if key not in table:
+            return inherited
+        value = table[key]
+        low, high = INITIAL_LOOKBACK_DAYS
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(place, f"应为天数，例如 {DEFAULT_INITIAL_LOOKBACK_DAYS} 或 0.5（首次同步读取多少天内的订单）",
+                         f"should be a number of days, e.g. {DEFAULT_INITIAL_LOOKBACK_DAYS} or 0.5 "
+                         "(how far back the first sync reads orders)")
+            return inherited
+        if not low <= value <= high:
+            self.problem(
+                place,
+                f"{value} 天超出范围：首次同步可读取 {low} 到 {high} 天内的订单（平台只保留约 3 个月的变更记录；"
+                f"太短则可能落在 lag_minutes 延迟之内，什么也读不到）",
+                f"{value} days is out of range: a first sync can read from {low} to {high} days back (platforms "
+                f"keep about 3 months of changes; much less may fall inside lag_minutes and read nothing)",
+                "out_of_range",
+            )
+            return inherited
+        return float(value)
 
     def code_map(self, table: Mapping, key: str, where: str, allowed: Iterable[str], what_zh: str,
                  what_en: str) -> dict[str, str]:
@@ -412,8 +455,10 @@ class _Reader:
             self.problem("sync", "应为一个表", "should be a table")
             sync = {}
         self.unknown_keys(sync, _SYNC_KEYS, "sync")
-        timing = self.timing(sync, "sync", (DEFAULT_POLL_SECONDS, DEFAULT_OVERLAP_MINUTES, DEFAULT_LAG_MINUTES))
+        timing = self.timing(sync, "sync", (DEFAULT_POLL_SECONDS, DEFAULT_OVERLAP_MINUTES, DEFAULT_LAG_MINUTES,
+                                            DEFAULT_INITIAL_LOOKBACK_DAYS))
         log_file = self.text(sync, "log_file", "sync")
+        token_file = self.text(sync, "token_file", "sync")
         channels_table = data.get("channels", {})
         if not isinstance(channels_table, dict):
             self.problem("channels", "应为一个表：[channels.渠道代码]", "should be a table: [channels.CODE]")
@@ -434,11 +479,18 @@ class _Reader:
             if "kuaidi100" in carriers:
                 kuaidi100 = self.kuaidi100(carriers["kuaidi100"])
         return Config(
-            path=path, db=db, log_file=self.base_dir / log_file if log_file else None,
+            path=path, db=self.database(db), log_file=self.base_dir / log_file if log_file else None,
+            token_file=(self.base_dir / Path(token_file).expanduser()).resolve() if token_file else None,
             channels=channels, kuaidi100=kuaidi100,
         )
 
-    def channel(self, code: str, table: Any, inherited: tuple[float, float, float]) -> ChannelConfig | None:
+    def database(self, value: str | None) -> str | None:
+        """``db``: a URL as it is; a file path made absolute from the config file's folder."""
+        if not value or "://" in value:
+            return value
+        return str((self.base_dir / Path(value).expanduser()).resolve())
+
+    def channel(self, code: str, table: Any, inherited: Timing) -> ChannelConfig | None:
         where = _join("channels", code)
         if not isinstance(table, dict):
             self.problem(where, "应为一个表", "should be a table")
@@ -500,13 +552,14 @@ class _Reader:
                              f"shop code '{shop_code}' is used twice (also shops[{seen[shop_code]}])", "duplicate_shop")
                 continue
             seen[shop_code] = index
-            poll, overlap, lag = self.timing(shop, place, timing)
+            poll, overlap, lag, lookback = self.timing(shop, place, timing)
             shops.append(ShopConfig(
                 channel=code, code=shop_code, name=self.text(shop, "name", place) or shop_code, kind=kind,
                 base_url=self.url(shop, "base_url", place) or base_url,
                 app_key=self.text(shop, "app_key", place) or app_key,
                 credentials=_frozen({**credentials, **self.credentials(shop, place)}),
                 poll_seconds=poll, overlap=timedelta(minutes=overlap), lag=timedelta(minutes=lag),
+                initial_lookback=timedelta(days=lookback),
                 options=_frozen({**options, **self.options(shop, place)}),
                 mapping_path=mapping_path, enabled=self.flag(shop, "enabled", place),
             ))

@@ -7,24 +7,37 @@ SQLite) that rolls back unless it completes, and appends a timeline event naming
 
 from __future__ import annotations
 
+import asyncio
 import json
-from operator import attrgetter, itemgetter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
-from sqlalchemy import JSON, Boolean, Column, Connection, DateTime, Table, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Table,
+    TypeDecorator,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import reads, search
 from db.engine import WRITE, is_sqlite, make_engine
 from db.fields import name_grams, normalise_query, phone_fields, search_text
 from db.migrate import upgrade
-from db.reader import Reader
 from db.models import (
     AfterSale,
     Channel,
@@ -40,6 +53,7 @@ from db.models import (
     Status,
     TimelineEvent,
 )
+from db.reader import Reader
 from db.sanitize import clean_text, is_clean
 from db.views import Actor, OrderCard, OrderHit
 
@@ -137,6 +151,9 @@ class Store:
         if reader is None and is_sqlite(engine) and engine.url.database not in (None, "", ":memory:"):
             reader = Reader(engine.url.database)
         self.reader = reader
+        # SQLite takes one writer at a time: writers of this process queue here, in order, instead
+        # of spinning on busy_timeout against each other (8 sync runners under load ran past it).
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         """Run a whole read (``fn(q, *args)``, see ``db.reads``) in one snapshot.
@@ -170,8 +187,15 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: commits when the block ends, rolls back if it raises."""
-        async with self._writer.begin() as conn:
+        """One write transaction: commits when the block ends, rolls back if it raises.
+
+        Never nest: a write inside another write of the same Store waits for itself.
+        """
+        if self._write_turn is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._write_turn, self._writer.begin() as conn:
             yield conn
 
     async def checkpoint(self) -> None:

@@ -21,8 +21,12 @@ from collections.abc import Callable
 from datetime import datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deskapp.settings import Settings
+
+if TYPE_CHECKING:
+    from deskapp.services.livesync import LiveSync
 
 log = logging.getLogger("deskapp")
 
@@ -45,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--db", help="database file or URL (postgresql+asyncpg://…)")
     common.add_argument("--operator", help="who is working (default: the login name)")
     common.add_argument("--lang", choices=["zh", "en"], help="interface language (default zh)")
+    common.add_argument("--rules", help="warehouse rules file (default: $DESKAPP_RULES, ./deskapp.rules.toml, "
+                                        "the user config directory's deskapp.rules.toml, else built-in defaults)")
     parser = argparse.ArgumentParser(prog="deskapp", parents=[common], description="deskapp 订单台")
     # Not in `common`: import, sync and config check take their own --config after the command.
     parser.add_argument("--config", help="connector config to sync in the background "
@@ -72,11 +78,15 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings()
     if args.db:
-        settings.db = args.db
+        settings.db, settings.db_origin = args.db, "flag"
     if args.operator:
         settings.operator = args.operator
     if args.lang:
         settings.language = args.lang
+    from deskapp.settings import find_rules_file
+
+    rules = find_rules_file(args.rules)
+    settings.rules = str(rules) if rules is not None else None
     return settings
 
 
@@ -102,6 +112,23 @@ async def _open_store(db: str):  # noqa: ANN202
     return await Store.open(db)
 
 
+def sync_for_app(settings: Settings, config: str | None, *, choose_db: bool = True) -> LiveSync:
+    """The app's background sync (``--config``, else the default config file), and its database.
+
+    ``choose_db``: set ``settings.db`` to ``--db``, else ``DESKAPP_DB``, else the config's ``db``,
+    else the default. The config's shops sync only into the config's database: when the app opens
+    another one, it syncs nothing and says why (``LiveSync.keep_to``).
+    """
+    from deskapp.services.livesync import config_for_app
+    from deskapp.settings import choose_db as choose
+
+    sync = config_for_app(config)
+    if choose_db:
+        choose(settings, sync.config_db)
+    sync.keep_to(settings.db)
+    return sync
+
+
 async def run_app(settings: Settings, *, store=None, config: str | None = None, sync=None) -> int:  # noqa: ANN001
     """Open the store and run the app until the agent quits.
 
@@ -110,11 +137,11 @@ async def run_app(settings: Settings, *, store=None, config: str | None = None, 
     Background sync: ``sync`` if given (the demo's), else the ``config`` file, else the default
     config file if there is one, else none; it starts after the first frame and stops before the
     Store closes.
-    """
-    from deskapp.services.livesync import config_for_app
 
+    The database: see :func:`sync_for_app`.
+    """
     if sync is None:
-        sync = config_for_app(config)
+        sync = sync_for_app(settings, config, choose_db=store is None)
     operator_name = None
     if store is None:
         from db.lazy import LazyStore, quick_reader
@@ -199,10 +226,24 @@ def _remove_sqlite(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
+def _configured_db(settings: Settings) -> None:
+    """``deskapp lookup`` / ``show`` read the database the app would open: ``--db``, else
+    ``DESKAPP_DB``, else the default config file's ``db``, else the default."""
+    from connectors.config import read
+    from deskapp.commands.config_check import default_config_path
+    from deskapp.settings import choose_db
+
+    path = default_config_path()
+    if settings.db_origin == "default" and path.is_file():
+        config, _ = read(path)
+        choose_db(settings, config.db if config is not None else None)
+
+
 async def run_lookup(args: argparse.Namespace, settings: Settings) -> int:
     """Print the orders matching a query (a table, or JSON lines with --json)."""
     from db.views import hit_to_json
 
+    _configured_db(settings)
     store = await _open_store(settings.db)
     try:
         hits = await store.find_orders(args.query)
@@ -243,6 +284,7 @@ async def run_show(args: argparse.Namespace, settings: Settings) -> int:
     from widgets.i18n import tr
 
     now = datetime.now(UTC)
+    _configured_db(settings)
     store = await _open_store(settings.db)
     try:
         order_id = await store.order_id_by_no(args.order_no)
@@ -300,7 +342,7 @@ async def run_show(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deskapp`` console script."""
     args = _parser().parse_args(argv)
-    for name in ("db", "operator", "lang"):
+    for name in ("db", "operator", "lang", "rules"):
         setattr(args, name, getattr(args, name, None))
     settings = _settings(args)
     from widgets.i18n import set_language, tr

@@ -3,6 +3,10 @@
 ``DESKAPP_DB``, ``DESKAPP_OPERATOR`` and ``DESKAPP_LANG`` override the defaults; the command line
 overrides those. The operator defaults to the login name, so a forced-command SSH account is its
 own operator and every write has an author from the first run.
+
+The database: ``--db``, else ``DESKAPP_DB``, else ``db`` in the connector config, else the default
+file (:func:`choose_db`). ``Settings.db_origin`` remembers which, so the app can tell whether it
+opened the database its config syncs into (:func:`same_db`).
 """
 
 from __future__ import annotations
@@ -41,3 +45,41 @@ class Settings:
     operator: str = field(default_factory=lambda: os.environ.get("DESKAPP_OPERATOR") or login_name())
     language: str = field(default_factory=lambda: os.environ.get("DESKAPP_LANG", "zh"))
     log_file: Path = field(default_factory=lambda: Path(os.environ.get("DESKAPP_LOG_FILE") or default_log_path()))
+    db_origin: str = field(default_factory=lambda: "env" if os.environ.get("DESKAPP_DB") else "default")
+    """Where ``db`` came from: ``flag`` (--db), ``env`` (DESKAPP_DB), ``config`` (deskapp.toml) or ``default``."""
+    rules: str | None = None
+    """The warehouse rules file (:func:`find_rules_file`); None: the built-in defaults."""
+
+
+def choose_db(settings: Settings, config_db: str | None) -> str:
+    """The database to open: ``--db``, else ``DESKAPP_DB``, else the config's ``db``, else the default.
+
+    Sets ``settings.db`` (and ``db_origin``) and returns it.
+    """
+    if config_db and settings.db_origin not in ("flag", "env"):
+        settings.db, settings.db_origin = config_db, "config"
+    return settings.db
+
+
+def same_db(a: str, b: str) -> bool:
+    """Whether two database settings name the same database (files compared by their real path)."""
+    if "://" in a or "://" in b:
+        return a.strip() == b.strip()
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def find_rules_file(explicit: str | None = None) -> Path | None:
+    """The warehouse rules file: ``--rules``, else ``$DESKAPP_RULES``, else ``./deskapp.rules.toml``,
+    else the user config directory's ``deskapp.rules.toml`` (beside ``deskapp.toml``), else None
+    (built-in defaults). A named file is returned even if it does not exist yet: the app then
+    says so and keeps the defaults until it appears."""
+    named = explicit or os.environ.get("DESKAPP_RULES")
+    if named:
+        return Path(named).expanduser()
+    here = Path("deskapp.rules.toml")
+    if here.is_file():
+        return here
+    from platformdirs import user_config_dir
+
+    user = Path(user_config_dir("deskapp", appauthor=False)) / "deskapp.rules.toml"
+    return user if user.is_file() else None

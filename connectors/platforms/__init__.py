@@ -30,6 +30,9 @@ Windows must end a few minutes behind platform time (the sync runner's lag) for 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
+import logging
 import math
 import re
 import time
@@ -50,7 +53,7 @@ from connectors.http import (
     TruncatedRead,
     shared_limiter,
 )
-from db.sanitize import clean_text
+from db.sanitize import clean_text, is_clean
 
 __all__ = [
     "CST",
@@ -72,9 +75,12 @@ __all__ = [
     "yuan_to_fen",
 ]
 
+log = logging.getLogger(__name__)
+
 #: The platforms' clock: Beijing time, whatever the host's zone.
 CST = timezone(timedelta(hours=8), "CST")
 _CST_SECONDS = 8 * 3600
+_YUAN = re.compile(r"(\d{1,12})(?:\.(\d{0,2}))?", re.ASCII)
 _CST_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
 #: Sane bounds for platform times (anything outside is a malformed payload, not an order).
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -97,11 +103,18 @@ class Tokens:
     When several calls find the token expired at once, exactly one refresh call is made: the first
     caller refreshes under the lock; the others see the token has changed since they used it and
     simply retry with the new one. ``refreshes`` counts the refresh calls made.
+
+    ``on_refresh(access, refresh)`` (sync or async) is told every new pair, before any caller uses
+    it: the old refresh token is used up, so whoever persists tokens (``connectors.tokenstore``)
+    must keep the new one. Its failure is logged, never raised into the sync. The values are kept
+    out of ``repr``.
     """
 
-    access_token: str
-    refresh_token: str = ""
+    access_token: str = dataclasses.field(repr=False)
+    refresh_token: str = dataclasses.field(default="", repr=False)
     refreshes: int = 0
+    on_refresh: Callable[[str, str], Awaitable[None] | None] | None = dataclasses.field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._lock: asyncio.Lock | None = None
@@ -116,6 +129,13 @@ class Tokens:
             access, refresh = await do_refresh(self.refresh_token)
             self.access_token, self.refresh_token = access, refresh or self.refresh_token
             self.refreshes += 1
+            if self.on_refresh is not None:
+                try:
+                    kept = self.on_refresh(self.access_token, self.refresh_token)
+                    if inspect.isawaitable(kept):
+                        await kept
+                except Exception as error:  # noqa: BLE001 - the sync goes on with the pair in memory
+                    log.error("the refreshed tokens could not be kept: %s", type(error).__name__)
 
 
 T = TypeVar("T")
@@ -287,6 +307,8 @@ def field(raw: dict, name: str, what: str) -> Any:
 
 def text(value: Any, *, multiline: bool = False) -> str:
     """Untrusted text as data: cleaned (``db.sanitize``); numbers become their digits; None is empty."""
+    if type(value) is str:  # nearly always: the checks below are for the odd payload
+        return (clean_text(value, multiline=multiline) if not is_clean(value) else value).strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -330,6 +352,12 @@ def whole(value: Any, what: str, *, minimum: int = 0, maximum: int = 10**9) -> i
 
 def yuan_to_fen(value: Any, what: str) -> int:
     """An amount in 元 (``"123.45"``, ``123.45`` or ``123``) as whole 分, exactly (Decimal, never float)."""
+    if type(value) is str:
+        plain = _YUAN.fullmatch(value)  # "123.45": whole fen without Decimal (most amounts)
+        if plain is not None:
+            result = int(plain[1]) * 100 + int((plain[2] or "").ljust(2, "0"))
+            if result <= _MAX_FEN:
+                return result
     if value is None or value == "":
         return 0
     if isinstance(value, bool):

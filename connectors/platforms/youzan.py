@@ -219,8 +219,8 @@ class YouzanAdapter:
     receiver (``address_info``) is kept as delivered (masked or a virtual number); the detail address
     is ``delivery_address``. ``orders[]`` are the lines (``outer_sku_id``, else ``outer_item_id``, else
     ``oid``; the title with the ``sku_properties_name`` values after it; ``is_present`` marks a gift); ``delivery_order[].dists[].express_info`` gives the parcels.
-    ``refund_state`` is the after-sale axis; 0 means "no refund" and is read as none before the status
-    map is asked (the packaged map lists ``0 = rejected``, which Youzan's own 0 contradicts).
+    ``refund_state`` is the after-sale axis, through the ``[after_sale]`` map (0 is "no refund";
+    a refused request goes back to 0: Youzan has no "rejected" value).
     """
 
     channel = "youzan"
@@ -259,7 +259,7 @@ class YouzanAdapter:
             raise Quarantine(f"trade {tid} has no status", code="missing_field")
         status = self.statuses.status(raw_status)
         raw_refund = text(order.get("refund_state"))
-        after_sale = self.statuses.after_sale("" if raw_refund == "0" else raw_refund)
+        after_sale = self.statuses.after_sale(raw_refund)
         lines = [self._line(entry, tid) for entry in items(info.get("orders"), f"trade {tid} orders")]
         if not lines:
             raise Quarantine(f"trade {tid} has no orders (lines)", code="missing_field")

@@ -1,8 +1,9 @@
 """``deskapp config check [--config PATH]``: explain every problem in the connector config.
 
 Prints one line per problem (in the interface language) and exits 1, or prints "配置无误" /
-"config OK" with a one-line summary and exits 0. Secret values are never printed: problems name
-the environment variable, not its content.
+"config OK" with a one-line summary, the database the shops sync into and the token file, and
+exits 0. Secret values are never printed: problems name the environment variable, not its
+content, and the token file is described by its path and how many shops it holds.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from deskapp.settings import Settings
 
 _WORDS = {
     "zh": {"ok": "配置无误", "summary": "{channels} 个渠道，{shops} 个店铺{tracking}（{path}）",
-           "tracking": "，快递100 跟踪", "problems": "配置有 {n} 个问题（{path}）："},
+           "tracking": "，快递100 跟踪", "problems": "配置有 {n} 个问题（{path}）：",
+           "db": "数据库：{db}", "db_default": "数据库：未指定（用 --db、DESKAPP_DB 或默认数据库）",
+           "tokens": "令牌文件：{path}（保存了 {n} 个店铺刷新后的令牌）"},
     "en": {"ok": "config OK", "summary": "{channels} channels, {shops} shops{tracking} ({path})",
-           "tracking": ", Kuaidi100 tracking", "problems": "{n} problems in the config ({path}):"},
+           "tracking": ", Kuaidi100 tracking", "problems": "{n} problems in the config ({path}):",
+           "db": "database: {db}", "db_default": "database: not set (--db, DESKAPP_DB or the default one)",
+           "tokens": "token file: {path} (rotated tokens of {n} shops kept)"},
 }
 
 
@@ -47,11 +52,19 @@ def default_config_path() -> Path:
 
 async def run_config_check(args: argparse.Namespace, settings: Settings) -> int:  # noqa: ARG001
     """Print the config's problems (exit 1) or that it is fine (exit 0)."""
-    from connectors.config import check, load
+    from connectors.config import Problem, load, read
+    from connectors.tokenstore import TokenFile, TokenFileError, resolve_path
     from widgets.i18n import language
 
     path = Path(args.config) if getattr(args, "config", None) else default_config_path()
-    problems = check(path)
+    found, problems = read(path)
+    saved = 0
+    tokens = TokenFile(resolve_path(found.token_file if found else None))
+    if found is not None and any(shop.kind == "platform" for shop in found.shops(enabled_only=False)):
+        try:
+            saved = len(tokens.read_all())
+        except TokenFileError as error:
+            problems.append(Problem("sync.token_file", error.text("zh"), error.text("en"), error.code))
     if problems:
         print(words("problems", n=len(problems), path=path), file=sys.stderr)
         for problem in problems:
@@ -61,4 +74,6 @@ async def run_config_check(args: argparse.Namespace, settings: Settings) -> int:
     print(words("ok"))
     print(words("summary", channels=len(config.channels), shops=len(config.shops(enabled_only=False)),
                 tracking=words("tracking") if config.kuaidi100 else "", path=path))
+    print(words("db", db=clean_text(config.db)) if config.db else words("db_default"))
+    print(words("tokens", path=tokens.path, n=saved))
     return 0

@@ -4,6 +4,9 @@ Runs one sync worker per configured shop until SIGTERM or Ctrl+C (a clean stop: 
 batch commits or rolls back, the lease is given back), or one pass with ``--once``. Only one
 process per database syncs at a time (the lease); a second one waits its turn. Logs go to the
 config's ``log_file`` (else deskapp's log file), never to the terminal.
+
+The database: ``--db``, else ``DESKAPP_DB``, else the config's ``db``, else the default. Syncing
+into another database than the config's ``db`` is said in one line before it starts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.config import ConfigError, load
     from connectors.wiring import build_workers, run_workers
     from db.store import Store
+    from deskapp.settings import choose_db, same_db
     from widgets.i18n import language
 
     path = Path(args.config) if args.config else default_config_path()
@@ -54,7 +58,12 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if config.log_file is not None:
         _log_to(config.log_file)
-    db = args.db or config.db or settings.db
+    db = choose_db(settings, config.db)
+    if config.db and not same_db(db, config.db):
+        given = "--db" if settings.db_origin == "flag" else "DESKAPP_DB"
+        print(f"deskapp sync: 同步到 {given} 指定的 {clean_text(db)}，而不是 {path} 中的 db = {clean_text(config.db)}"
+              f" / syncing into {clean_text(db)} ({given}), not db = {clean_text(config.db)} from {path}",
+              file=sys.stderr, flush=True)
     store = await Store.open(db)
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as client:

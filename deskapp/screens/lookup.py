@@ -1,4 +1,9 @@
-"""The lookup screen: one box, results as you type, Enter opens the card."""
+"""The lookup screen: one box, results as you type, Enter opens the card.
+
+The results follow background sync by themselves: when a sync run changed orders, the query on
+screen is asked again (≤ 50 rows, about a millisecond) and the list is redrawn only if its rows
+differ — with the same order highlighted wherever it moved to, and focus left where it was.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ from widgets.results import ResultsTable
 from deskapp.screens.base import DeskScreen, localize_bindings
 
 if TYPE_CHECKING:
+    from db.views import OrderHit
     from deskapp.app import DeskApp
+    from deskapp.services.livesync import OrdersChanged
 
 
 class SearchBox(Input):
@@ -53,6 +60,12 @@ class LookupScreen(DeskScreen):
 
     app: DeskApp
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown_query = ""  # the query whose answer the list shows
+        self._shown_hits: list[OrderHit] = []
+        self._searches = 0  # bumped by every search: a refresh that started before one gives way
+
     def compose(self) -> ComposeResult:
         yield self.header()
         yield SearchBox(placeholder=tr("lookup.placeholder"), id="search")
@@ -62,6 +75,7 @@ class LookupScreen(DeskScreen):
 
     def on_mount(self) -> None:
         self.query_one("#search", SearchBox).focus()
+        self.app.orders_changed_signal.subscribe(self, self._orders_changed)
 
     def relabel(self) -> None:
         """Redraw every word on this screen in the current language (after F2)."""
@@ -89,13 +103,46 @@ class LookupScreen(DeskScreen):
     @work(exclusive=True, group="search", exit_on_error=False)
     async def search(self, query: str) -> None:
         """Run one search; a newer keystroke cancels this one before it paints."""
+        self._searches += 1
         query = query.strip()
         if not query:
+            self._shown_query, self._shown_hits = "", []
             self.results.show_hits([], self.app.clock())
             self._status(tr("lookup.hint"))
             return
         hits = await self.app.store.find_orders(query)
+        self._shown_query, self._shown_hits = query, hits
         self.results.show_hits(hits, self.app.clock())
+        self._found(query, hits)
+
+    def _orders_changed(self, _change: OrdersChanged) -> None:
+        # Any change may touch a row shown or add one that matches: asking again is cheaper than
+        # working out which. Nothing on screen: nothing to do.
+        if self._shown_query:
+            self._refresh_results()
+
+    @work(exclusive=True, group="refresh", exit_on_error=False)
+    async def _refresh_results(self) -> None:
+        """The query on screen, asked again after a sync; the list redrawn only if it changed, the
+        highlighted order kept highlighted (by id), focus left where it is."""
+        query, searches = self._shown_query, self._searches
+        if self.query_one("#search", SearchBox).value.strip() != query:
+            return  # the agent is typing: the search on its way shows the new rows anyway
+        hits = await self.app.store.find_orders(query)
+        if searches != self._searches or query != self._shown_query or hits == self._shown_hits:
+            return  # a search painted in the meantime, or nothing the list shows has changed
+        table = self.results
+        keep, row, scroll = table.highlighted_order, table.cursor_row, table.scroll_y
+        self._shown_hits = hits
+        table.show_hits(hits, self.app.clock())
+        if hits:
+            ids = [hit.id for hit in hits]
+            table.scroll_to(y=scroll, animate=False, immediate=True)
+            # Scrolls only if the row is out of view now (scroll_to_region keeps a visible one still).
+            table.move_cursor(row=ids.index(keep) if keep in ids else min(row, len(hits) - 1))
+        self._found(query, hits)
+
+    def _found(self, query: str, hits: list[OrderHit]) -> None:
         if not hits:
             self._status(tr("lookup.none", q=query))
         elif len(hits) >= LIMIT:

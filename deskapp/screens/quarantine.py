@@ -144,9 +144,12 @@ class QuarantineScreen(DeskScreen):
     DEFAULT_CSS = """
     QuarantineScreen #quar-title { height: 1; padding: 0 1; color: $text-muted; }
     QuarantineScreen #quarantine { height: 1fr; }
+    QuarantineScreen #quar-none { display: none; height: 1fr; content-align: center middle; color: $text-muted; }
     QuarantineScreen #quar-detail {
         height: auto; max-height: 9; padding: 0 1; border-top: solid $primary-muted;
     }
+    QuarantineScreen.-empty #quarantine, QuarantineScreen.-empty #quar-detail { display: none; }
+    QuarantineScreen.-empty #quar-none { display: block; }
     """
 
     app: DeskApp
@@ -167,6 +170,7 @@ class QuarantineScreen(DeskScreen):
              ("attempts", "quar.col.attempts"), ("reason", "quar.col.reason")],
             id="quarantine",
         )
+        yield Static(Content(tr("quar.none")), id="quar-none")  # instead of an empty table
         yield Static(Content(""), id="quar-detail")
         yield DeskFooter()
 
@@ -220,8 +224,18 @@ class QuarantineScreen(DeskScreen):
             for e in entries
         ]
         self.table.show_rows(rows)
+        if self.has_class("-empty") != (not entries):
+            self.set_class(not entries, "-empty")
+            self.refresh_bindings()  # i / r / d leave the footer while there is nothing to act on
+        if entries and self.focused is None:
+            self.table.focus()  # it was hidden while the list was empty
         self.query_one("#quar-title", Static).update(Content(self._title()))
         self._show_detail()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("inspect", "retry", "discard") and not self.entries:
+            return False
+        return True
 
     @property
     def highlighted(self) -> QuarantineView | None:

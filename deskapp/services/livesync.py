@@ -9,7 +9,13 @@ syncs: in a second terminal on the same database every run is skipped, and the h
 Each ``SyncReport`` updates a :class:`SyncHealth` (what the header shows) and per-connector
 :class:`LiveConnector` notes (what only this process knows: shops that could not start and why,
 shops switched off in the config). Counts, errors and quarantine live in the database
-(``db.ingest.connector_statuses``), so every terminal shows the same numbers.
+(``db.ingest.connector_statuses``), so every terminal shows the same numbers. A run that inserted
+or updated orders is also told to ``on_orders`` as :class:`OrdersChanged` (the app refreshes what
+it shows of them).
+
+A config that names its database (``db = …``) syncs into that database only: when the app opened
+another one (``--db``, ``DESKAPP_DB``), :meth:`LiveSync.keep_to` turns the sync off here and says
+why, as a problem in plain words and the header state ``elsewhere``.
 
 :meth:`LiveSync.stop` sets the stop event — runners finish the batch they are writing, commit or
 roll back, and give the lease back — and only cancels what is still running after a grace period
@@ -65,14 +71,23 @@ def utc_now() -> datetime:
 class SyncHealth:
     """Overall sync health, as the header shows it (see ``widgets.header.SyncSummary``).
 
-    ``state``: ``off`` (no config), ``config`` (the config has problems), ``starting`` (no run
-    reported yet), ``ok``, ``failing`` (``failing`` connectors failed their last run or could not
-    start), ``other`` (another terminal holds the sync lease).
+    ``state``: ``off`` (no config), ``config`` (the config has problems), ``elsewhere`` (the config
+    syncs into another database than the one open here), ``starting`` (no run reported yet),
+    ``ok``, ``failing`` (``failing`` connectors failed their last run or could not start),
+    ``other`` (another terminal holds the sync lease).
     """
 
     state: str = "off"
     failing: int = 0
     last_ok: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OrdersChanged:
+    """A sync run inserted or updated these orders (database ids)."""
+
+    connector: str
+    ids: frozenset[int]
 
 
 @dataclass
@@ -107,7 +122,8 @@ class LiveSync:
 
     Build it with :meth:`from_config` (a ``deskapp.toml``), :meth:`demo` (in-process emulators) or
     :meth:`off`; then ``launch(get_store)`` after the first frame and ``await stop()`` on the way out.
-    ``on_change`` is called (on the event loop) with the new :class:`SyncHealth` whenever it changes.
+    ``on_change`` is called (on the event loop) with the new :class:`SyncHealth` whenever it changes;
+    ``on_orders`` with an :class:`OrdersChanged` after every run that inserted or updated orders.
     """
 
     def __init__(
@@ -120,15 +136,21 @@ class LiveSync:
         clock: Callable[[], datetime] = utc_now,
         runner_options: dict[str, Any] | None = None,
         http_timeout: float = HTTP_TIMEOUT_S,
+        config_db: str | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
+        self.config_db = config_db if config_db is not None else (config.db if config is not None else None)
+        """The database the config syncs into (its ``db``), when it names one."""
+        self.elsewhere: str | None = None
+        """The database open here, when it is not the config's (then nothing syncs here)."""
         self.problems: list[Problem] = list(problems)
         self.demo_plan = demo
         self.clock = clock
         self.runner_options = dict(runner_options or {})
         self.http_timeout = http_timeout
         self.on_change: Callable[[SyncHealth], None] | None = None
+        self.on_orders: Callable[[OrdersChanged], None] | None = None
         self.connectors: dict[str, LiveConnector] = {}
         self.emulators: list[RunningEmulator] = []
         self._stop = asyncio.Event()
@@ -158,14 +180,14 @@ class LiveSync:
         Unset environment variables are not problems here: the shops that need them show as not
         started, with the variable's name, while the others sync.
         """
-        from connectors.config import ConfigError, load
+        from connectors.config import read
 
         path = Path(path)
-        try:
-            config = load(path, require_env=False)
-        except ConfigError as error:
-            log.warning("sync config %s has %d problems", path, len(error.problems))
-            return cls(config_path=path, problems=error.problems, **options)
+        config, problems = read(path)
+        problems = [p for p in problems if p.code != "missing_env"]
+        if problems or config is None:
+            log.warning("sync config %s has %d problems", path, len(problems))
+            return cls(config_path=path, problems=problems, config_db=config.db if config else None, **options)
         return cls(config=config, config_path=path, **options)
 
     @classmethod
@@ -175,6 +197,31 @@ class LiveSync:
         options.setdefault("runner_options", {"overlap": timedelta(minutes=1), "lag": timedelta(0),
                                               "initial_lookback": timedelta(days=plan.days)})
         return cls(demo=plan, **options)
+
+    def keep_to(self, db: str) -> None:
+        """The app opened ``db``: if the config syncs into another database, sync nothing here and
+        say so (a problem in plain words, the header state ``elsewhere``)."""
+        from deskapp.settings import same_db
+
+        if self.config_db is None or self.demo_plan is not None or same_db(self.config_db, db):
+            return
+        from connectors.config import Problem
+        from db.sanitize import clean_text
+
+        where = clean_text(str(self.config_path or "deskapp.toml"))
+        theirs, here = clean_text(self.config_db), clean_text(db)
+        self.elsewhere = db
+        self.config = None
+        self.connectors.clear()
+        self.problems.insert(0, Problem(
+            "db",
+            f"{where} 的店铺同步到 {theirs}；这里打开的是 {here}，所以这里不同步（不加 --db、不设 DESKAPP_DB 即打开 {theirs}）",
+            f"the shops of {where} sync into {theirs}; this window opened {here}, so it does not sync "
+            f"(leave out --db and DESKAPP_DB to open {theirs})",
+            "other_db",
+        ))
+        self._health = SyncHealth(self._idle_state())
+        log.warning("not syncing: the config syncs into %s, the app opened %s", self.config_db, db)
 
     @property
     def configured(self) -> bool:
@@ -203,6 +250,7 @@ class LiveSync:
     async def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Stop every runner cleanly (their running batch commits or rolls back), then the emulators."""
         self.on_change = None  # the screens are going away
+        self.on_orders = None
         self._stop.set()
         task = self._task
         if task is None or task.done():
@@ -336,8 +384,16 @@ class LiveSync:
             note.state, note.reason = "ok", None
             self._last_ok = now
         self._publish()
+        changed = report.result.changed_ids
+        if changed and self.on_orders is not None:
+            try:
+                self.on_orders(OrdersChanged(report.connector, frozenset(changed)))
+            except Exception:  # a listener's bug must not stop syncing
+                log.exception("orders-changed listener failed")
 
     def _idle_state(self) -> str:
+        if self.elsewhere is not None:
+            return "elsewhere"
         if self.problems:
             return "config"
         return "starting" if self.configured else "off"

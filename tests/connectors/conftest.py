@@ -34,6 +34,12 @@ CLIENT_TIMEOUT = 0.25
 SLOW_SECONDS = 0.5
 
 
+@pytest.fixture(autouse=True)
+def private_token_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rotated tokens go to a file of the test's own, never to the user's data directory."""
+    monkeypatch.setenv("DESKAPP_TOKEN_FILE", str(tmp_path_factory.mktemp("tokens") / "tokens.json"))
+
+
 @pytest.fixture
 def fast_retries() -> Iterator[None]:
     """stamina retries as configured, but without waiting (Retry-After included)."""

@@ -15,7 +15,7 @@ EXAMPLE = ROOT / "deskapp.example.toml"
 SECRETS = {
     "TAOBAO_APP_SECRET": "s3cret-tb-app", "TAOBAO_SESSION_FLAGSHIP": "s3cret-tb-flag",
     "TAOBAO_SESSION_OUTLET": "s3cret-tb-outlet", "PDD_CLIENT_SECRET": "s3cret-pdd",
-    "PDD_ACCESS_TOKEN": "s3cret-pdd-token", "MINIAPP_TOKEN": "s3cret-mini", "KUAIDI100_KEY": "s3cret-k100",
+    "PDD_ACCESS_TOKEN": "s3cret-pdd-token", "PDD_REFRESH_TOKEN": "s3cret-pdd-refresh", "MINIAPP_TOKEN": "s3cret-mini", "KUAIDI100_KEY": "s3cret-k100",
     "KUAIDI100_CUSTOMER": "s3cret-cust", "KUAIDI100_SALT": "s3cret-salt",
 }
 

@@ -153,7 +153,7 @@ def test_yuan_amounts_fen_deduction_refunds_gifts_and_parcels() -> None:
     assert order.total_fen == 8880 and order.discount_fen == 500
     assert order.parcels and order.parcels[0].waybill_no == info["delivery_order"][0]["dists"][0]["express_info"]["express_no"]
     assert order.receiver_phone == info["address_info"]["receiver_tel"]
-    assert order.after_sale == "none"  # refund_state 0: no refund, whatever the map says about "0"
+    assert order.after_sale == "none"  # refund_state 0: no refund
 
     refunding = {**info, "order_info": {**info["order_info"], "refund_state": 11}}
     assert YouzanAdapter().to_order({"full_order_info": refunding}, shop_code="s").after_sale == "refund_requested"
@@ -170,3 +170,37 @@ def test_yuan_amounts_fen_deduction_refunds_gifts_and_parcels() -> None:
 def test_malformed_trades_map_or_quarantine_never_crash(data) -> None:
     payload = data.draw(mutated(platform_samples("youzan")))
     assert_maps_or_quarantines(YouzanAdapter(), payload)
+
+
+def test_a_refused_refund_reads_as_no_after_sale_in_the_map_the_emulator_and_the_demo() -> None:
+    """Youzan's refund_state 0 means "no refund", which is also where a refused request goes back to:
+    the map, the emulator and the demo agree, so no Youzan order is ever shown as 售后已拒绝."""
+    from connectors import statusmap
+    from connectors.emulators.core import Clock, World, make_platform
+    from deskapp.services.demo import DEMO_NOW, _Demo
+
+    table = statusmap.load("youzan")
+    assert [table.after_sale(raw) for raw in ("0", "1", "2", "11", "12")] == [
+        "none", "refund_requested", "refunded", "refund_requested", "refunded"]
+
+    world = World(make_platform("youzan"), orders=300, seed=3, clock=Clock(NOW, 0), days=20)
+    refused = [o for o in world.orders.values() if o.state(o.truth_n).after == "rejected"]
+    assert refused  # the emulator's sellers do refuse some requests
+    for emu_order in refused:
+        raw = world.platform.render(emu_order, emu_order.state(emu_order.truth_n))
+        assert raw["full_order_info"]["order_info"]["refund_state"] == 0
+        order = YouzanAdapter().to_order(raw, shop_code=emu_order.shop)
+        assert (order.after_sale, order.raw_after_sale) == ("none", "")
+
+    demo = _Demo(1500, 16, DEMO_NOW)  # a seed whose Youzan orders include refused requests
+    tables: dict[str, list[dict]] = {}
+    while demo.done < 1500:
+        for name, rows in demo.batch(1500 - demo.done).items():
+            tables.setdefault(name, []).extend(rows)
+    youzan = {o["id"]: o for o in tables["orders"] if o["channel"] == "youzan"}
+    refusals = {e["order_id"] for e in tables["timeline_event"]
+                if e["order_id"] in youzan and (e["message"] or "").startswith("卖家拒绝售后")}
+    assert refusals
+    for order_id in refusals:
+        assert (youzan[order_id]["after_sale"], youzan[order_id]["raw_after_sale"]) == ("none", "")
+    assert all(o["after_sale"] != "rejected" and o["raw_after_sale"] != "0" for o in youzan.values())

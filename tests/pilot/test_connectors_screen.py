@@ -242,3 +242,47 @@ access_token_env = "UNSET_PDD_TOKEN"
     (row,) = merge_rows([], live)
     assert (row.connector, row.state) == ("pdd:off1", "paused")
     assert row_cells(row, DEMO_NOW)[1].plain == "已暂停"
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh", "没有隔离数据"), ("en", "Nothing in quarantine")])
+async def test_an_empty_quarantine_says_so_instead_of_an_empty_table(
+    sqlite_template: Path, tmp_path: Path, lang: str, words: str,
+) -> None:
+    db = tmp_path / "pool.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    set_language(lang)
+    try:
+        app = _app(db)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.push_screen(QuarantineScreen("pdd:shop1", "pdd", "shop1"))
+            await _settle(pilot)
+            text = screen_text(app)
+            assert words in text
+            assert "外部单号" not in text and "External id" not in text  # no column headers over nothing
+            assert "丢弃" not in text and "Discard" not in text  # nor keys that have nothing to act on
+            await pilot.press("escape")  # the keys still work
+            await pilot.pause()
+            assert isinstance(app.screen, LookupScreen)
+    finally:
+        set_language("zh")
+
+
+async def test_discarding_the_last_payload_leaves_the_empty_message(sqlite_template: Path, tmp_path: Path) -> None:
+    db = tmp_path / "pool.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    store = Store(make_engine(db))
+    try:
+        await ingest(store, [], actor=Actor("connector", "jd:j1"), at=DEMO_NOW, quarantined=[
+            QuarantineItem("jd:j1", "jd", "j1", {"orderId": "1"}, "缺少收货地址", "missing_field", external_id="1")])
+    finally:
+        await store.close()
+    app = _app(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(QuarantineScreen("jd:j1", "jd", "j1"))
+        await _settle(pilot)
+        assert "没有隔离数据" not in screen_text(app) and "缺少收货地址" in screen_text(app)
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await _settle(pilot)
+        assert "没有隔离数据" in screen_text(app)
