@@ -42,3 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     from deskapp.commands.sync import add_parser as add_sync
 
     add_sync(sub, common)
+
+    from deskapp.commands.check_address import add_parser as add_check_address
+
+    add_check_address(sub, common)
