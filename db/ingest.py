@@ -801,7 +801,8 @@ class _Batch:
                                        "snapshot": item.blob if self.sqlite else item.snapshot})
             modified = item.values["modified_at"] or row.modified_at
             if changes or len(self.events) > before or line_work or parcels:
-                changes.update(fingerprint=item.fingerprint, modified_at=modified, updated_at=self.at)
+                # checked_at NULL: the order checks look at it again (db.checks)
+                changes.update(fingerprint=item.fingerprint, modified_at=modified, updated_at=self.at, checked_at=None)
                 updates.setdefault(frozenset(changes), []).append({"b_id": order_id, **changes})
                 self.result.updated += 1
                 self.result.changed_ids.append(order_id)

@@ -22,9 +22,8 @@ How it stays fast and reproducible:
   ``Store`` would (plain phone first, then name + address, else a new customer) — the unit tests check
   rows against ``db.store._order_values``. Rows go in through ``Store.bulk_load`` in batches with ids
   assigned here.
-* On SQLite the per-row FTS trigger is set aside while the empty database is filled and the search
-  index is rebuilt once at the end (the trigger alone cost more than the order insert). Large builds
-  generate rows in a child process, one batch ahead of the writes.
+* ``Store.bulk_load`` writes the full-text rows with each batch (one executemany; see migration
+  0003). Large builds generate rows in a child process, one batch ahead of the writes.
 
 Cost on the 2-core development machine (shared with other work, ``synchronous=OFF``): about 0.7 ms
 an order, of which ~0.2 ms is generation and the rest ``bulk_load`` (SQLAlchemy's per-row parameter
@@ -206,7 +205,8 @@ _RAW_AFTER_SALE: dict[str, dict[str, str]] = {
     "pdd": {_RQ: "2", _RFING: "3", _RFD: "4", _RTQ: "2", _RTING: "2", _RTD: "4", _EXCH: "2", _REJ: "1"},
     "douyin": {_RQ: "6", _RFD: "12", _RTQ: "6", _RTING: "7", _RTD: "12", _EXCH: "11", _REJ: "27"},
     "jd": {_RQ: "0", _RFING: "1", _RFD: "3", _RTQ: "0", _RTING: "1", _RTD: "3", _EXCH: "1", _REJ: "2"},
-    "youzan": {_RQ: "11", _RFD: "12", _RTQ: "11", _RTING: "11", _RTD: "12", _EXCH: "11", _REJ: "0"},
+    # refund_state: 11 全额退款中, 12 全额退款成功; a refused request goes back to 0 (no refund): no _REJ
+    "youzan": {_RQ: "11", _RFD: "12", _RTQ: "11", _RTING: "11", _RTD: "12", _EXCH: "11"},
     "kuaishou": {_RQ: "10", _RFING: "22", _RFD: "60", _RTQ: "10", _RTING: "30", _RTD: "60", _EXCH: "40", _REJ: "20"},
     "miniapp": _OWN_AS,
     "pos": _OWN_AS,
@@ -1127,6 +1127,7 @@ class _Demo:
             "ship_by": fromts(ship_by, UTC) if paid and ship_by is not None else None,
             "modified_at": fromts(modified, UTC),
             "updated_at": fromts(updated, UTC),
+            "checked_at": fromts(created, UTC),  # history: checked when it arrived (new live orders are not)
             "priority": priority,
             "tags": tags,
             "presale": presale,
@@ -1357,7 +1358,9 @@ class _Demo:
             ev.append([req, "aftersale", _CONNECTOR, connector, "a", _RTQ, f"买家申请退货退款：{reason}", None])
             if kind < 0.45:
                 end = req + _between(rand, 6 * _HOUR, 2 * _DAY)
-                ev.append([end, "aftersale", _CONNECTOR, connector, "a", _REJ, "卖家拒绝售后：商品已拆封，影响二次销售", None])
+                # a channel without a "rejected" value (Youzan) shows no after-sale again
+                refused = _REJ if _REJ in states else _AS_NONE
+                ev.append([end, "aftersale", _CONNECTOR, connector, "a", refused, "卖家拒绝售后：商品已拆封，影响二次销售", None])
             else:
                 t = req + _between(rand, 4 * _HOUR, 36 * _HOUR)
                 back = self._carrier("")
@@ -1491,14 +1494,10 @@ async def build_demo(
     """
     started = time.perf_counter()
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    deferred = await _defer_search_index(store)
-    try:
-        if orders >= PARALLEL_FROM:
-            counts = await _load_from_child(store, orders, seed, now, progress)
-        else:
-            counts = await _load_in_process(store, orders, seed, now, progress)
-    finally:
-        await _restore_search_index(store, deferred)
+    if orders >= PARALLEL_FROM:
+        counts = await _load_from_child(store, orders, seed, now, progress)
+    else:
+        counts = await _load_in_process(store, orders, seed, now, progress)
     return DemoSummary(
         orders=orders,
         lines=counts["lines"],
@@ -1585,50 +1584,3 @@ def _produce(sender, orders: int, seed: int, now_ts: float, batch: int) -> None:
         sender.close()
 
 
-@dataclass(frozen=True, slots=True)
-class _Deferred:
-    triggers: tuple[str, ...]  # CREATE TRIGGER statements as the schema defined them
-    indexes: tuple[str, ...]  # FTS5 tables over orders to rebuild
-
-
-async def _defer_search_index(store: Store) -> _Deferred | None:
-    """SQLite: stop the per-row FTS trigger for the load; the index is rebuilt once at the end.
-
-    The trigger fires once per executemany row and costs more than the order insert itself
-    (~110 µs an order, growing with the index); one ``rebuild`` afterwards costs ~35 µs an order.
-    The statements are read back from ``sqlite_master``, so what is restored is exactly what the
-    migrations created. PostgreSQL's trigram index is maintained by the insert itself.
-    """
-    if store.dialect != "sqlite":
-        return None
-    async with store.write() as conn:
-        if (await conn.exec_driver_sql("SELECT 1 FROM orders LIMIT 1")).first() is not None:
-            return None  # not an empty database: leave its index alone
-        triggers = (
-            await conn.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'orders' "
-                "AND sql LIKE '%AFTER INSERT ON orders%' AND sql LIKE '%_fts%'"
-            )
-        ).all()
-        indexes = (
-            await conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%' "
-                "AND sql LIKE '%content=''orders''%'"
-            )
-        ).scalars().all()
-        if not triggers or not indexes:
-            return None
-        for name, _ in triggers:
-            await conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    return _Deferred(tuple(sql for _, sql in triggers), tuple(indexes))
-
-
-async def _restore_search_index(store: Store, deferred: _Deferred | None) -> None:
-    """Rebuild the deferred FTS index from the loaded rows and put its triggers back, in one transaction."""
-    if deferred is None:
-        return
-    async with store.write() as conn:
-        for table in deferred.indexes:
-            await conn.exec_driver_sql(f'INSERT INTO "{table}"("{table}") VALUES (\'rebuild\')')
-        for sql in deferred.triggers:
-            await conn.exec_driver_sql(sql)

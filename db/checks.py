@@ -1,0 +1,285 @@
+"""The pool's side of the order checks: which orders wait to be checked, what the checks need to
+know, and recording what they found — holds, releases and cancellations as timeline events.
+
+The checks themselves live in ``deskapp.services.checks`` (pure); this module only reads and
+writes. An order waits to be checked while ``checked_at`` is NULL: new orders start so, and
+``db.ingest`` sets it back to NULL whenever a channel changes an order, so a crash between ingest
+and check leaves the order waiting, never unchecked. Recording is guarded: if the order changed
+after it was read, the result is dropped and the order is checked again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import text, update
+
+from db.codes import ActorKind, Status
+from db.models import Order
+from db.reads import Query, utc
+from db.store import OrderNotFound, Store, append_event
+from db.views import Actor
+
+#: The checker's name on the timeline.
+CHECKS = Actor(ActorKind.RULE, "checks")
+#: Statuses a blocking problem holds: not yet handed to the warehouse floor.
+HOLDABLE = frozenset({Status.PAID, Status.REVIEW, Status.ALLOCATING})
+CHINA = timezone(timedelta(hours=8))
+_o = Order.__table__.c
+
+_PENDING = "SELECT id FROM orders WHERE checked_at IS NULL ORDER BY id LIMIT :n"
+_COLUMNS = ("id", "order_no", "status", "receiver_name", "receiver_phone", "province", "city", "district",
+            "address_detail", "total_fen", "paid_fen", "buyer_note", "seller_memo", "tags", "presale",
+            "presale_ship_at", "ship_by", "updated_at", "check_codes")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One order as the checks read it (``lines``: (sku, title, quantity, price_fen, gift))."""
+
+    id: int
+    order_no: str
+    status: str
+    receiver_name: str
+    receiver_phone: str
+    province: str
+    city: str
+    district: str
+    address_detail: str
+    total_fen: int
+    paid_fen: int
+    buyer_note: str
+    seller_memo: str
+    tags: tuple[str, ...]
+    presale: bool
+    presale_ship_at: datetime | None
+    ship_by: datetime | None
+    updated_at: object  # as the driver gave it: compared, never shown
+    check_codes: tuple[str, ...]
+    carrier: str
+    lines: tuple[tuple[str, str, int, int, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What the checks found for one order: ``problems`` as (code, severity, message)."""
+
+    order_id: int
+    seen_updated_at: object
+    problems: tuple[tuple[str, str, str], ...]
+
+    @property
+    def blocking(self) -> list[tuple[str, str, str]]:
+        return [p for p in self.problems if p[1] == "block"]
+
+
+def _json_list(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = json.loads(value)
+    return tuple(value or ())
+
+
+def load_rows(q: Query, ids: Sequence[int]) -> list[CheckRow]:
+    """The orders ``ids`` with their lines and first carrier, in one snapshot."""
+    if not ids:
+        return []
+    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    params = {f"i{n}": order_id for n, order_id in enumerate(ids)}
+    rows = q(f"SELECT {', '.join(_COLUMNS)} FROM orders WHERE id IN ({marks})", params)
+    lines: dict[int, list] = {}
+    for order_id, *line in q(
+        f"SELECT order_id, sku, title, quantity, price_fen, gift FROM order_line WHERE order_id IN ({marks}) "
+        "ORDER BY id", params,
+    ):
+        lines.setdefault(order_id, []).append((line[0], line[1], line[2], line[3], bool(line[4])))
+    carriers: dict[int, str] = {}
+    for order_id, carrier in q(
+        f"SELECT order_id, carrier FROM parcel WHERE order_id IN ({marks}) AND carrier != '' ORDER BY id", params
+    ):
+        carriers.setdefault(order_id, carrier)
+    out = []
+    for row in rows:
+        v = dict(zip(_COLUMNS, row))
+        out.append(CheckRow(
+            id=v["id"], order_no=v["order_no"], status=v["status"], receiver_name=v["receiver_name"] or "",
+            receiver_phone=v["receiver_phone"] or "", province=v["province"] or "", city=v["city"] or "",
+            district=v["district"] or "", address_detail=v["address_detail"] or "", total_fen=v["total_fen"],
+            paid_fen=v["paid_fen"], buyer_note=v["buyer_note"] or "", seller_memo=v["seller_memo"] or "",
+            tags=_json_list(v["tags"]), presale=bool(v["presale"]), presale_ship_at=utc(v["presale_ship_at"]),
+            ship_by=utc(v["ship_by"]), updated_at=v["updated_at"], check_codes=_json_list(v["check_codes"]),
+            carrier=carriers.get(v["id"], ""), lines=tuple(lines.get(v["id"], ())),
+        ))
+    return out
+
+
+def _pending(q: Query, limit: int) -> list[CheckRow]:
+    ids = [r[0] for r in q(_PENDING, {"n": limit})]
+    return load_rows(q, ids)
+
+
+def _usual_prices(q: Query, skus: Sequence[str]) -> dict[str, tuple[int, int]]:
+    if not skus:
+        return {}
+    marks = ", ".join(f":s{n}" for n in range(len(skus)))
+    rows = q(
+        f"SELECT sku_norm, CAST(AVG(price_fen) AS INTEGER), COUNT(*) FROM order_line "
+        f"WHERE sku_norm IN ({marks}) AND price_fen > 0 GROUP BY sku_norm",
+        {f"s{n}": sku for n, sku in enumerate(skus)},
+    )
+    return {sku: (avg, count) for sku, avg, count in rows}
+
+
+async def pending(store: Store, limit: int = 1000) -> list[CheckRow]:
+    """Up to ``limit`` orders waiting to be checked, oldest first."""
+    return await store._read(_pending, limit)
+
+
+async def rows(store: Store, ids: Sequence[int]) -> list[CheckRow]:
+    """These orders as the checks read them."""
+    return await store._read(load_rows, list(ids))
+
+
+async def usual_prices(store: Store, skus: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Normalised SKU → (average price in fen, how many lines) over the pool."""
+    out: dict[str, tuple[int, int]] = {}
+    skus = sorted(set(skus))
+    for i in range(0, len(skus), 500):
+        out.update(await store._read(_usual_prices, skus[i : i + 500]))
+    return out
+
+
+def _same(dialect: str) -> str:
+    return "updated_at IS :seen" if dialect == "sqlite" else "updated_at IS NOT DISTINCT FROM :seen"
+
+
+def _message(problems: Sequence[tuple[str, str, str]]) -> str:
+    return "；".join(p[2] for p in problems)
+
+
+async def record(store: Store, found: Sequence[Found], *, at: datetime | None = None,
+                 actor: Actor = CHECKS) -> tuple[int, int]:
+    """Store what the checks found; hold orders with a blocking problem that are still holdable.
+
+    Returns (orders recorded, orders held). An order that changed since it was read is skipped
+    (it is waiting to be checked again).
+    """
+    at = at or datetime.now(UTC)
+    recorded = held = 0
+    async with store.write() as conn:
+        for item in found:
+            codes = sorted({p[0] for p in item.problems})
+            current = (await conn.execute(
+                text(f"SELECT status, check_codes FROM orders WHERE id = :id AND {_same(store.dialect)}"),
+                {"id": item.order_id, "seen": item.seen_updated_at},
+            )).first()
+            if current is None:
+                continue  # changed (or gone) since it was read: checked again on the next round
+            status, old_codes = current
+            blocking = item.blocking
+            hold = bool(blocking) and status in HOLDABLE
+            changes = {"checked_at": at, "check_codes": codes or None}
+            if hold:
+                changes.update(status=Status.HOLD.value, hold_reason=_message(blocking)[:256], updated_at=at)
+            await conn.execute(update(Order.__table__).where(_o.id == item.order_id).values(**changes))
+            recorded += 1
+            if codes != sorted(_json_list(old_codes)) and item.problems:
+                await append_event(conn, item.order_id, actor, "check", at=at, message=_message(item.problems),
+                                   detail={"problems": [list(p) for p in item.problems]})
+            if hold:
+                held += 1
+                await append_event(conn, item.order_id, actor, "held", at=at, from_value=status,
+                                   to_value=Status.HOLD.value, message=_message(blocking),
+                                   detail={"codes": sorted({p[0] for p in blocking})})
+    return recorded, held
+
+
+async def _status_before_hold(conn, order_id: int) -> str:  # noqa: ANN001
+    row = (await conn.execute(text(
+        "SELECT from_value FROM timeline_event WHERE order_id = :id AND kind = 'held' ORDER BY id DESC LIMIT 1"
+    ), {"id": order_id})).first()
+    value = row[0] if row else None
+    return value if value in {s.value for s in HOLDABLE} else Status.PAID.value
+
+
+async def release(store: Store, order_id: int, reason: str, actor: Actor, *, at: datetime | None = None) -> str:
+    """Release a held order back to the status it had before the hold; returns that status."""
+    at = at or datetime.now(UTC)
+    async with store.write() as conn:
+        row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
+        if row is None:
+            raise OrderNotFound(order_id)
+        if row[0] != Status.HOLD:
+            raise ValueError(f"order {order_id} is not held")
+        back = await _status_before_hold(conn, order_id)
+        await conn.execute(update(Order.__table__).where(_o.id == order_id)
+                           .values(status=back, hold_reason=None, updated_at=at))
+        await append_event(conn, order_id, actor, "released", at=at, from_value=Status.HOLD.value,
+                           to_value=back, message=reason)
+    return back
+
+
+async def cancel(store: Store, order_id: int, reason: str, actor: Actor, *, at: datetime | None = None) -> None:
+    """Cancel an order that has not left the warehouse (a held test order, a resubmit ...)."""
+    at = at or datetime.now(UTC)
+    async with store.write() as conn:
+        row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
+        if row is None:
+            raise OrderNotFound(order_id)
+        if row[0] not in {*HOLDABLE, Status.HOLD, Status.PENDING_PAYMENT}:
+            raise ValueError(f"order {order_id} has left the warehouse ({row[0]}): it cannot be cancelled here")
+        await conn.execute(update(Order.__table__).where(_o.id == order_id)
+                           .values(status=Status.CANCELLED.value, hold_reason=None, updated_at=at))
+        await append_event(conn, order_id, actor, "status", at=at, from_value=row[0],
+                           to_value=Status.CANCELLED.value, message=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOrder:
+    id: int
+    order_no: str
+    channel: str
+    receiver_name: str
+    city: str
+    hold_reason: str
+    codes: tuple[str, ...]
+    held_at: datetime | None
+
+
+def _held(q: Query, limit: int) -> list[HeldOrder]:
+    rows = q(
+        "SELECT id, order_no, channel, receiver_name, city, hold_reason, check_codes, updated_at FROM orders "
+        "WHERE status = 'hold' ORDER BY updated_at LIMIT :n", {"n": limit},
+    )
+    return [HeldOrder(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", _json_list(r[6]), utc(r[7]))
+            for r in rows]
+
+
+async def held_orders(store: Store, limit: int = 2000) -> list[HeldOrder]:
+    """Held orders, longest held first."""
+    return await store._read(_held, limit)
+
+
+def _interceptions(q: Query, start: datetime, end: datetime) -> tuple[int, int]:
+    held = q("SELECT COUNT(*) FROM timeline_event WHERE kind = 'held' AND actor_kind = 'rule' "
+             "AND at >= :a AND at < :b", {"a": start, "b": end})[0][0]
+    orders = q("SELECT COUNT(*) FROM orders WHERE created_at >= :a AND created_at < :b", {"a": start, "b": end})[0][0]
+    return held, orders
+
+
+async def interceptions(store: Store, day: datetime | None = None) -> tuple[int, int]:
+    """(orders the checks held, orders created) on the China day containing ``day`` (default today)."""
+    day = (day or datetime.now(UTC)).astimezone(CHINA)
+    start = day.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    end = start + timedelta(days=1)
+    if store.dialect == "sqlite":  # stored as naive UTC text
+        return await store._read(_interceptions, _sqlite_time(start), _sqlite_time(end))
+    return await store._read(_interceptions, start, end)
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
