@@ -41,6 +41,8 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
 
     from connectors.config import ConfigError, load
     from connectors.wiring import build_workers, run_workers
+    from deskapp.services.checker import Checker
+    from deskapp.services.livesync import CHECK_INTERVAL_S
     from db.store import Store
     from deskapp.settings import choose_db, same_db
     from widgets.i18n import language
@@ -81,7 +83,12 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                 loop.add_signal_handler(sig, stop.set)
             print(f"deskapp sync: {len(workers)} shops → {db} (Ctrl+C stops)", file=sys.stderr, flush=True)
             log.info("sync started: %d shops, database %s", len(workers), db)
-            await run_workers(workers, stop)
+            checks = asyncio.create_task(Checker(store).run_forever(CHECK_INTERVAL_S, stop), name="order checks")
+            try:
+                await run_workers(workers, stop)
+            finally:
+                stop.set()
+                await checks
             log.info("sync stopped")
             return 0
     finally:
@@ -91,6 +98,7 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
 async def _once(store, workers) -> int:  # noqa: ANN001
     """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other);
     then the lease goes back at once rather than make the next run wait for it to expire."""
+    from deskapp.services.checker import Checker
     from connectors.sync import LEASE_NAME, PROCESS_HOLDER
     from db.ingest import lease_release
 
@@ -98,6 +106,8 @@ async def _once(store, workers) -> int:  # noqa: ANN001
         reports = await asyncio.gather(*(worker.runner.run_once() for worker in workers))
     finally:
         await lease_release(store, LEASE_NAME, PROCESS_HOLDER)
+    checked = await Checker(store).run_once()  # what this run brought in, checked before it ends
+    print(f"order checks: checked {checked.checked} · held {checked.held}", flush=True)
     for report in reports:
         r = report.result
         state = "ok" if report.ok else clean_text(report.error or report.skipped or "")

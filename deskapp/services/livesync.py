@@ -62,6 +62,10 @@ DEMO_NEW_PER_MINUTE = 4.0
 DEMO_INTERVAL_S = 1.0
 
 
+#: How often the order checks look for orders waiting to be checked (an indexed query when none wait).
+CHECK_INTERVAL_S = 0.5
+
+
 def utc_now() -> datetime:
     """The default clock: aware UTC now."""
     return datetime.now(UTC)
@@ -281,10 +285,15 @@ class LiveSync:
                     self._publish()
                     return
                 log.info("live sync: %d shops", len(workers))
+                from deskapp.services.checker import Checker
+
                 tasks = [
                     asyncio.create_task(w.runner.run_forever(w.interval, self._stop), name=f"sync {w.runner.connector}")
                     for w in workers
                 ]
+                # the order checks follow the sync: what it brings in is checked within a second
+                tasks.append(asyncio.create_task(Checker(store).run_forever(CHECK_INTERVAL_S, self._stop),
+                                                 name="order checks"))
                 try:
                     await asyncio.gather(*tasks)
                 finally:

@@ -213,3 +213,34 @@ def test_the_health_follows_each_connectors_last_report() -> None:
     for connector in ("taobao:a", "pdd:b"):
         sync.record(SyncReport(connector, skipped="another process holds the sync lease"))
     assert shown[-1].state == "other"
+
+
+async def test_a_test_order_from_a_platform_is_held_by_the_checks_within_seconds(
+    taobao: RunningEmulator, sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The order checks run beside the sync: a seller memo "测试单 勿发" holds the new order (异常)
+    before anyone could hand it to the warehouse, and the timeline says the checks did it."""
+    from sqlalchemy import text
+
+    db = tmp_path / "pool.db"
+    shutil.copyfile(sqlite_template, db)
+    sync = LiveSync.from_config(write_config(tmp_path / "deskapp.toml", taobao, monkeypatch, with_unset=False))
+    app = _app(db, sync)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _until(pilot, lambda: sync.connectors["taobao:live1"].state == "ok", 20)
+        async with httpx.AsyncClient() as client:
+            (tid,) = (await client.post(f"{taobao.url}/_emu/orders", json={"shop": "live1", "paid": True})).json()["ids"]
+            await client.post(f"{taobao.url}/_emu/modify", json={"id": tid, "action": "memo", "text": "测试单 勿发"})
+        store = await app.full_store()
+
+        async def held() -> tuple | None:
+            async with store.engine.connect() as conn:
+                return (await conn.execute(text(
+                    "SELECT o.status, e.actor_id FROM orders o JOIN timeline_event e ON e.order_id = o.id "
+                    "WHERE o.channel_order_id = :t AND e.kind = 'held'"), {"t": tid})).first()
+
+        start = time.monotonic()
+        while (found := await held()) is None:
+            assert time.monotonic() - start < 5, "the test order was not held"
+            await pilot.pause(0.1)
+        assert tuple(found) == ("hold", "checks")
