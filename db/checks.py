@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, insert, text, update
 
 from db.codes import ActorKind, Status
-from db.models import Order
+from db.models import Order, TimelineEvent
 from db.reads import Query, utc
 from db.store import OrderNotFound, Store, append_event
 from db.views import Actor
@@ -153,10 +153,6 @@ async def usual_prices(store: Store, skus: Sequence[str]) -> dict[str, tuple[int
     return out
 
 
-def _same(dialect: str) -> str:
-    return "updated_at IS :seen" if dialect == "sqlite" else "updated_at IS NOT DISTINCT FROM :seen"
-
-
 def _message(problems: Sequence[tuple[str, str, str]]) -> str:
     return "；".join(p[2] for p in problems)
 
@@ -166,36 +162,56 @@ async def record(store: Store, found: Sequence[Found], *, at: datetime | None = 
     """Store what the checks found; hold orders with a blocking problem that are still holdable.
 
     Returns (orders recorded, orders held). An order that changed since it was read is skipped
-    (it is waiting to be checked again).
+    (it is waiting to be checked again). One read, two executemany updates and one insert of
+    events per call, whatever the batch size.
     """
     at = at or datetime.now(UTC)
-    recorded = held = 0
+    if not found:
+        return 0, 0
+    plain, holds, events = [], [], []
     async with store.write() as conn:
+        current: dict[int, tuple] = {}
+        ids = [item.order_id for item in found]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            for row in await conn.execute(
+                text(f"SELECT id, status, check_codes, updated_at FROM orders WHERE id IN ({marks})"),
+                {f"i{n}": order_id for n, order_id in enumerate(chunk)},
+            ):
+                current[row[0]] = tuple(row[1:])
         for item in found:
-            codes = sorted({p[0] for p in item.problems})
-            current = (await conn.execute(
-                text(f"SELECT status, check_codes FROM orders WHERE id = :id AND {_same(store.dialect)}"),
-                {"id": item.order_id, "seen": item.seen_updated_at},
-            )).first()
-            if current is None:
+            row = current.get(item.order_id)
+            if row is None or row[2] != item.seen_updated_at:
                 continue  # changed (or gone) since it was read: checked again on the next round
-            status, old_codes = current
-            blocking = item.blocking
-            hold = bool(blocking) and status in HOLDABLE
-            changes = {"checked_at": at, "check_codes": codes or None}
-            if hold:
-                changes.update(status=Status.HOLD.value, hold_reason=_message(blocking)[:256], updated_at=at)
-            await conn.execute(update(Order.__table__).where(_o.id == item.order_id).values(**changes))
-            recorded += 1
+            status, old_codes, _ = row
+            codes = sorted({p[0] for p in item.problems})
             if codes != sorted(_json_list(old_codes)) and item.problems:
-                await append_event(conn, item.order_id, actor, "check", at=at, message=_message(item.problems),
-                                   detail={"problems": [list(p) for p in item.problems]})
-            if hold:
-                held += 1
-                await append_event(conn, item.order_id, actor, "held", at=at, from_value=status,
-                                   to_value=Status.HOLD.value, message=_message(blocking),
-                                   detail={"codes": sorted({p[0] for p in blocking})})
-    return recorded, held
+                events.append(_event(item.order_id, actor, at, "check", _message(item.problems),
+                                     detail={"problems": [list(p) for p in item.problems]}))
+            blocking = item.blocking
+            if blocking and status in HOLDABLE:
+                holds.append({"b_id": item.order_id, "checked_at": at, "check_codes": codes or None,
+                              "status": Status.HOLD.value, "hold_reason": _message(blocking)[:256], "updated_at": at})
+                events.append(_event(item.order_id, actor, at, "held", _message(blocking), from_value=status,
+                                     to_value=Status.HOLD.value, detail={"codes": sorted({p[0] for p in blocking})}))
+            else:
+                plain.append({"b_id": item.order_id, "checked_at": at, "check_codes": codes or None})
+        by_id = update(Order.__table__).where(_o.id == bindparam("b_id"))
+        if plain:
+            await conn.execute(by_id, plain)
+        if holds:
+            await conn.execute(by_id, holds)
+        if events:
+            await conn.execute(insert(TimelineEvent.__table__), events)
+    return len(plain) + len(holds), len(holds)
+
+
+def _event(order_id: int, actor: Actor, at: datetime, kind: str, message: str, *, from_value: str | None = None,
+           to_value: str | None = None, detail: dict | None = None) -> dict:
+    return {"order_id": order_id, "parcel_id": None, "at": at, "actor_kind": actor.kind, "actor_id": actor.id,
+            "kind": kind, "from_value": from_value, "to_value": to_value, "message": message, "detail": detail,
+            "dedupe_key": None}
 
 
 async def _status_before_hold(conn, order_id: int) -> str:  # noqa: ANN001
