@@ -1,4 +1,5 @@
-"""The order card screen: the lifecycle card of one order, with copy keys and the seller memo."""
+"""The order card screen: the lifecycle card of one order, with copy keys, the seller memo and the
+address form."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from deskapp.screens.base import DeskScreen, localize_bindings
 from deskapp.services.insights import alerts, replies
 
 if TYPE_CHECKING:
+    from db.edits import AddressSaved
     from deskapp.app import DeskApp
 
 
@@ -65,6 +67,7 @@ class CardScreen(DeskScreen):
     | c | Copy the order no. |
     | w | Copy the (first) waybill no. |
     | m | Edit the seller memo (recorded on the timeline under your name). |
+    | e | Correct the receiver and address (checked as you type; recorded under your name). |
     | 1-4 | Copy a suggested reply. |
     | up/down/pgup/pgdn | Scroll. |
     """
@@ -74,6 +77,9 @@ class CardScreen(DeskScreen):
         Binding("c", "copy_no", "bind.copy_no", id="card.copy_no", tooltip="bind.copy_no"),
         Binding("w", "copy_waybill", "bind.copy_waybill", id="card.copy_waybill", tooltip="bind.copy_waybill"),
         Binding("m", "memo", "bind.memo", id="card.memo", tooltip="bind.memo"),
+        # Always shown (a key that comes and goes with the order's status would rebuild the footer
+        # on every other card): on an order that has left the warehouse it says why it cannot.
+        Binding("e", "edit_address", "bind.edit_address", id="card.edit_address", tooltip="bind.edit_address"),
         *(Binding(str(i), f"copy_reply({i})", show=False, id=f"card.reply{i}") for i in range(1, 5)),
     ]
 
@@ -168,5 +174,25 @@ class CardScreen(DeskScreen):
         await self.app.store.set_seller_memo(order_id, memo, actor=self.app.actor)
         self.app.notify(tr("card.memo_saved"), markup=False, timeout=2)
         if self.order_id == order_id and not await self.load(order_id):
+            self.app.notify(tr("card.not_found"), severity="error", markup=False)
+            self.action_back()
+
+    def action_edit_address(self) -> None:
+        # imported here: the form and its writes pull in SQLAlchemy, which the first frame must not wait for
+        from db.edits import EDITABLE
+        from deskapp.screens.address_form import form_for
+
+        if self.card is None:
+            return
+        if self.card.status not in EDITABLE:
+            self.app.notify(tr("addr.not_editable"), severity="warning", markup=False, timeout=3)
+            return
+        self.app.push_screen(form_for(self.card), self._address_saved)
+
+    @work(group="card-write", exit_on_error=False)
+    async def _address_saved(self, saved: AddressSaved | None) -> None:
+        if saved is None or not saved.changed or self.order_id is None:
+            return
+        if not await self.load(self.order_id):
             self.app.notify(tr("card.not_found"), severity="error", markup=False)
             self.action_back()
