@@ -660,7 +660,7 @@ def _fix_path(place: _Place, combo: tuple[_Place, ...]) -> tuple[str, str, str]:
 
 _LABELS = re.compile(
     r"(?:收货人|收件人|联系人|姓名|名字|手机号码|手机号|手机|联系电话|联系方式|电话号码|电话|所在地区|所在地|"
-    r"收货地址|详细地址|收件地址|地址|邮政编码|邮编)\s*[:：]"
+    r"收货地址|详细地址|收件地址|地址|邮政编码|邮编)(?:\s*[:：]|\s+(?=[+(]?\d))"  # "电话：…" or "电话 139…"
 )
 # Phones inside pasted text: mobiles (spaced 3-4-4 or not, +86), masked, with a virtual extension;
 # landlines with an area code. Not inside a longer run of digits.

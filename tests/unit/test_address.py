@@ -381,3 +381,10 @@ def test_results_are_plain_data() -> None:
     result = check_address("浙江省杭州市西湖区文三路478号")
     assert isinstance(result, AddressCheck)
     assert result.to_dict()["problems"] == [] and result.to_dict()["suggestion"] is None
+
+
+def test_a_phone_label_without_a_colon_is_not_left_in_the_detail() -> None:
+    from deskapp.services.address import split_pasted
+
+    fields = split_pasted("收货人：李四，电话 139-1234-5678，北京市朝阳区建国路88号")
+    assert fields["detail"] == "建国路88号" and fields["phone"].replace("-", "") == "13912345678"
