@@ -14,6 +14,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+from textual.signal import Signal
 from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
@@ -24,7 +25,7 @@ from widgets.i18n import language, set_language, tr
 from deskapp.screens.base import localize_bindings
 from deskapp.screens.card import CardScreen
 from deskapp.screens.lookup import LookupScreen
-from deskapp.services.livesync import LiveSync, SyncHealth
+from deskapp.services.livesync import LiveSync, OrdersChanged, SyncHealth
 from deskapp.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class DeskApp(App):
         # palette and the README.
         Binding("f4", "connectors", "bind.connectors", id="app.connectors", tooltip="bind.connectors",
                 show=False),
+        Binding("f6", "exceptions", "bind.exceptions", id="app.exceptions", tooltip="bind.exceptions",
+                show=False),
+        Binding("f5", "queue", "bind.queue", id="app.queue", tooltip="bind.queue", show=False),
     ]
 
     def __init__(
@@ -76,6 +80,8 @@ class DeskApp(App):
         self.live = sync or LiveSync.off()
         """Background sync (``deskapp.services.livesync``); starts after the first frame."""
         self.sync_state: SyncHealth = self.live.health
+        self.orders_changed_signal: Signal[OrdersChanged] = Signal(self, "orders-changed")
+        """Published when background sync inserted or updated orders (screens refresh what they show)."""
         self.card_screen: CardScreen  # one for the session, built in _prepare
         self._card_screen_ready = asyncio.Event()
         self._last_input = monotonic()
@@ -94,12 +100,44 @@ class DeskApp(App):
         self.set_interval(1.0, self._collect_when_idle)
         self.call_after_refresh(self._prepare)
         self.call_after_refresh(self._start_sync)
+        self.call_after_refresh(self._start_queue)
 
     def _start_sync(self) -> None:
         """After the first frame: the sync workers (or the demo's emulators) start behind the screen."""
         if self.live.configured:
             self.live.on_change = self._sync_changed
+            self.live.on_orders = self._orders_synced
             self.live.launch(self.full_store)
+        elif self.live.elsewhere is not None and self.live.problems:
+            # The config syncs into another database than this one: say it once, in one line.
+            self.notify(self.live.problems[0].text(language()), severity="warning", timeout=15, markup=False)
+
+    def _start_queue(self) -> None:
+        """After the first frame: with a rules file, the warehouse rules apply in the background
+        (``deskapp.screens.queue.QueueRunner``); without one, from the first F5."""
+        from deskapp.screens.queue import QueueRunner
+
+        if getattr(self, "queue_runner", None) is None:
+            self.queue_runner = QueueRunner(self)
+        if self.settings.rules:
+            self.queue_runner.start()
+
+    def _orders_synced(self, change: OrdersChanged) -> None:
+        # Called from a sync task: hand it to the app's own queue.
+        self.call_later(self._publish_orders, change)
+
+    def _publish_orders(self, change: OrdersChanged) -> None:
+        """Tell the screens (the lookup re-runs its query); refresh the open card if it is one of them."""
+        self.orders_changed_signal.publish(change)
+        card = getattr(self, "card_screen", None)
+        if card is not None and self.screen is card and card.order_id in change.ids:
+            self._reload_card(card.order_id)
+
+    @work(group="card-refresh", exclusive=True, exit_on_error=False)
+    async def _reload_card(self, order_id: int) -> None:
+        card = self.card_screen
+        if self.screen is card and card.order_id == order_id:  # still showing it
+            await card.load(order_id)
 
     async def full_store(self) -> Store:
         """The full Store (a lazily opened pool finishes opening first): what sync and the
@@ -187,6 +225,25 @@ class DeskApp(App):
                 return
         self.push_screen(ConnectorsScreen())
 
+    def action_exceptions(self) -> None:
+        """Show the exceptions screen (F6): held orders by reason, from anywhere but a dialog."""
+        from deskapp.screens.exceptions import ExceptionsScreen  # not needed for the first frame
+
+        if isinstance(self.screen, ModalScreen):
+            return
+        for depth, screen in enumerate(reversed(self.screen_stack)):
+            if isinstance(screen, ExceptionsScreen):
+                for _ in range(depth):  # it is open under a card: back to it
+                    self.pop_screen()
+                return
+        self.push_screen(ExceptionsScreen())
+
+    def action_queue(self) -> None:
+        """Show the warehouse queue and board with the scan box (F5), from anywhere but a dialog."""
+        from deskapp.screens.queue import show_queue
+
+        show_queue(self)
+
     def action_toggle_language(self) -> None:
         """Switch between Chinese and English; the lookup stays as it is, in the new words."""
         set_language("en" if language() == "zh" else "zh")
@@ -205,6 +262,8 @@ class DeskApp(App):
         """Only safe commands in the palette: no screenshot-to-path, no shell."""
         yield SystemCommand(tr("bind.search"), tr("lookup.placeholder"), self._focus_search)
         yield SystemCommand(tr("bind.connectors"), "F4", self.action_connectors)
+        yield SystemCommand(tr("bind.queue"), "F5", self.action_queue)
+        yield SystemCommand(tr("bind.exceptions"), "F6", self.action_exceptions)
         yield SystemCommand("中文 / English", tr("bind.language"), self.action_toggle_language)
         yield SystemCommand(tr("bind.quit"), "ctrl+q", self.exit)
 

@@ -46,3 +46,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     from deskapp.commands.check_address import add_parser as add_check_address
 
     add_check_address(sub, common)
+
+    from deskapp.commands.queue import add_parser as add_queue
+
+    add_queue(sub, common)
