@@ -6,8 +6,10 @@ warehouse and tags; filters by warehouse (F7), channel (F8), progress (F9) and t
 the app's exceptions key).
 **Board view** (F5 again): how many orders are red (< 2 h left, waybill not printed), yellow
 (< 6 h, not picked) and green — the three always add up to the total — per warehouse, and the red
-and yellow orders themselves. Both follow the pool as it changes: after every rules recompute,
-every scan, and every few seconds (scans at other terminals); the countdowns tick every second.
+and yellow orders themselves. Both follow the pool as it changes, whoever changed it: every second
+the orders changed since the last look are read (the timeline is the change feed:
+``db.queue.changes_since``) and merged into place; the whole queue is read on opening and every
+minute. The countdowns tick every second; the counting happens in a thread.
 
 **Scan**: the scan box has the focus. A barcode gun types the order no. or a waybill no. and
 Enter; the order advances one step (``deskapp.services.scan``) and the line above the box says so
@@ -16,7 +18,9 @@ station (which step this scanner does). With the box empty, Enter opens the high
 
 The list can hold 50,000 orders: it is a Line-API ScrollView painting only the rows on screen
 (a DataTable spends seconds on that many rows). Untrusted text (order numbers, tags, names) goes
-in as ``Text`` — never markup — cut to its column by terminal cells, so CJK columns align.
+in as plain segments — never markup — cut to its column by terminal cells, so CJK columns align;
+no column adds an ambiguous-width character of its own (some CJK terminals draw those two wide;
+``widgets.format.fit``'s cut mark "…" is the one left, as on every other screen).
 
 :class:`QueueRunner` is the glue between the app and :class:`~deskapp.services.queue.QueueService`:
 a one-second timer checks the rules file (a change re-prioritises the open queue), synced changes
@@ -59,7 +63,7 @@ from textual.widgets import ContentSwitcher, Input, Static
 
 from db.queue import QueueRow
 from db.sanitize import clean_text
-from deskapp.screens.base import DeskScreen, localize_bindings
+from deskapp.screens.base import DeskScreen
 from deskapp.services.queue import (
     FULL_EVERY_S,
     POLL_S,
@@ -76,10 +80,11 @@ from deskapp.services.queue import (
     next_value,
     queue_view,
 )
+from deskapp.services.rules import priority_rank
 from deskapp.services.scan import MAX_CODE, STEPS, ScanResult, Step, advance
 from deskapp.services.sla import BoardThresholds, Colour
 from widgets.footer import DeskFooter
-from widgets.format import channel_label, fit, money, short_time, status_label
+from widgets.format import channel_label, fit, money, status_label
 from widgets.i18n import language, tr
 
 if TYPE_CHECKING:
@@ -124,7 +129,7 @@ class QueueRunner:
         self._ids: set[int] = set()
         self._full = True
         self._last_full = 0.0
-        self._loaded = False  # the rules file has been read once
+        self._looked = False  # the rules file has been looked at once
         self._timer: Timer | None = None
 
     def start(self) -> None:
@@ -163,9 +168,9 @@ class QueueRunner:
             elif ids:
                 result = await self.service.recompute(ids)
             if result is not None or check.changed or check.new_error:
-                # The first load of the file is the start, not a change worth a toast.
-                self.news.publish(QueueNews(result, check.changed and self._loaded))
-            self._loaded = self._loaded or check.changed or self.service.watcher is None
+                # The first look at the file is the start, not a change worth a toast.
+                self.news.publish(QueueNews(result, check.changed and self._looked))
+            self._looked = True
         except Exception:
             log.exception("queue recompute failed")
             self._full = True
@@ -194,6 +199,8 @@ def show_queue(app: DeskApp) -> None:
 
 @dataclass(frozen=True)
 class Column:
+    """One column of the queue list: which cell, how many terminal cells wide, right-aligned or not."""
+
     key: str
     width: int
     right: bool = False
@@ -651,7 +658,7 @@ class QueueScreen(DeskScreen):
         counts = self._index.counts(now)
         by_priority = self._by_priority
         parts = [tr("q.summary", n=len(self.rows), total=len(self.all_rows))]
-        parts.append(" ".join(f"{p} {by_priority[p]}" for p in sorted(by_priority, key=_rank)))
+        parts.append(" ".join(f"{p} {by_priority[p]}" for p in sorted(by_priority, key=priority_rank)))
         parts.append(tr("q.counts", red=counts[Colour.RED], yellow=counts[Colour.YELLOW],
                         green=counts[Colour.GREEN], total=self._index.total))
         parts.extend(self._filter_words())
@@ -814,29 +821,9 @@ class QueueScreen(DeskScreen):
         else:
             self.dismiss()
 
-    def relabel(self) -> None:
-        """Every word in the current language (after F2)."""
-        localize_bindings(self)
-        self.refresh_bindings()
-        self.scan_box.placeholder = tr("q.scan.placeholder")
-        self._label_scan()
-        self._cols = []
-        self._apply()
-
 
 def _view(before: list[QueueRow], fresh: list[QueueRow], ids: list[int] | None, filters: Filters,
           board: BoardThresholds) -> QueueView:
     """A full read (``ids`` None), or the changed orders merged into the rows shown; then counted."""
     rows = fresh if ids is None else merge(before, fresh, ids)
     return queue_view(rows, filters, board)
-
-
-def _rank(priority: str) -> int:
-    from deskapp.services.rules import priority_rank
-
-    return priority_rank(priority)
-
-
-def when_text(at: datetime | None, now: datetime) -> str:
-    """A deadline as the CLI prints it: '11-21 14:00' (China time)."""
-    return short_time(at, now)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from db import queue as dbq
 from db.codes import ActorKind, Status
@@ -96,9 +96,9 @@ def facts_of(row: FactRow) -> OrderFacts:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the rules decided for one open order, ready to compare with what is stored."""
+class Outcome(NamedTuple):
+    """What the rules decided for one open order, ready to compare with what is stored (a
+    NamedTuple: a recompute builds one per open order)."""
 
     order_id: int
     priority: str
@@ -146,16 +146,24 @@ class Change:
     events: tuple[dict, ...]
 
 
+def differs(state: dbq.Current | FactRow, outcome: Outcome, known: Collection[str]) -> bool:
+    """Whether ``outcome`` would change anything stored (cheap: no message is written)."""
+    if state.rules_version is None or (outcome.hold is not None and state.status in dbq.OPEN):
+        return True
+    if state.priority != outcome.priority or state.priority_why != outcome.why or state.sla_due != outcome.sla_due:
+        return True
+    return tuple(state.tags) != merge_tags(state.tags, outcome.rule_tags, known, outcome.channel_tags,
+                                           outcome.has_source)
+
+
 def plan(state: dbq.Current | FactRow, outcome: Outcome, *, known: Collection[str], version: str,
          at: datetime) -> Change | None:
     """What to write for ``outcome`` given the stored ``state``; None when nothing changes."""
+    if not differs(state, outcome, known):
+        return None
     tags = merge_tags(state.tags, outcome.rule_tags, known, outcome.channel_tags, outcome.has_source)
     hold = outcome.hold if state.status in dbq.OPEN else None
     due = outcome.sla_due
-    same = (state.priority == outcome.priority and tuple(state.tags) == tags and state.priority_why == outcome.why
-            and state.sla_due == due)
-    if same and state.rules_version is not None and hold is None:
-        return None
     actor = Actor(ActorKind.RULE.value, version[:64])
     parts = []
     if state.priority != outcome.priority or state.priority_why != outcome.why:
@@ -288,8 +296,7 @@ class QueueService:
 
             def work() -> tuple[list[Outcome], int]:
                 outcomes, errors = decide(rules, rows, now)
-                pending = [o for row, o in zip(rows, outcomes, strict=True)
-                           if plan(row, o, known=known, version=rules.version, at=now) is not None]
+                pending = [o for row, o in zip(rows, outcomes, strict=True) if differs(row, o, known)]
                 return pending, errors
 
             pending, errors = await asyncio.to_thread(work)

@@ -64,11 +64,11 @@ async def add_orders(path: Path) -> None:
         await store.close()
 
 
-def line_of(app, text: str) -> str:  # noqa: ANN001
+def line_of(app, text: str) -> str:
     return next((line for line in screen_text(app).splitlines() if text in line), "")
 
 
-async def until(pilot, check, timeout: float = 10) -> float:  # noqa: ANN001
+async def until(pilot, check, timeout: float = 10) -> float:
     """Wait (never sleep blindly) until ``check()``; return how long it took."""
     start = time.monotonic()
     while not check():
@@ -96,7 +96,7 @@ async def test_a_rule_change_reprioritises_the_running_queue_within_two_seconds(
 
         write_rules(rules, "尽快", "SS", 2)  # a typo
         await until(pilot, lambda: "规则文件有错" in screen_text(app))
-        assert any("SS" in n.message and "urgent" in n.message for n in app._notifications)  # noqa: SLF001
+        assert any("SS" in n.message and "urgent" in n.message for n in app._notifications)
         assert runner.service.rules.version == good  # the broken file was read and not taken
         assert line_of(app, "QQ-1").strip().startswith("S")  # the old rules keep working
 

@@ -80,7 +80,7 @@ async def _seed(path: Path) -> None:
         await store.close()
 
 
-async def _settle(pilot) -> None:  # noqa: ANN001
+async def _settle(pilot) -> None:
     """Until the rules have been applied and the queue read after them."""
     app = pilot.app
     for _ in range(200):
@@ -88,14 +88,14 @@ async def _settle(pilot) -> None:  # noqa: ANN001
         await pilot.pause()
         runner = getattr(app, "queue_runner", None)
         screen = app.screen
-        if (runner is not None and runner.service.last is not None and not runner._busy  # noqa: SLF001
-                and getattr(screen, "loaded", False) and not app.workers._workers):  # noqa: SLF001
+        if (runner is not None and runner.service.last is not None and not runner._busy
+                and getattr(screen, "loaded", False) and not app.workers._workers):
             break
     await app.workers.wait_for_complete()
     await pilot.pause()
 
 
-def _app(path: Path):  # noqa: ANN202
+def _app(path: Path):
     asyncio.run(_seed(path))
     app = app_on(path)
     app.settings.rules = str(RULES)
@@ -103,8 +103,8 @@ def _app(path: Path):  # noqa: ANN202
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_queue(snap_compare, demo_db: Path, size: tuple[int, int]) -> None:  # noqa: ANN001
-    async def open_queue(pilot) -> None:  # noqa: ANN001
+def test_queue(snap_compare, demo_db: Path, size: tuple[int, int]) -> None:
+    async def open_queue(pilot) -> None:
         await pilot.press("f5")
         await _settle(pilot)
 
@@ -112,8 +112,8 @@ def test_queue(snap_compare, demo_db: Path, size: tuple[int, int]) -> None:  # n
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_board(snap_compare, demo_db: Path, size: tuple[int, int]) -> None:  # noqa: ANN001
-    async def open_board(pilot) -> None:  # noqa: ANN001
+def test_board(snap_compare, demo_db: Path, size: tuple[int, int]) -> None:
+    async def open_board(pilot) -> None:
         await pilot.press("f5")
         await _settle(pilot)
         await pilot.press("f5")
