@@ -57,7 +57,6 @@ from db.ingest import (
     lease_holder,
     lease_release,
     lease_take_over,
-    order_problem,
     prepare,
     quarantine_get,
     quarantine_mark_retried,
@@ -435,17 +434,17 @@ async def retry_quarantined(store: Store, adapter: Adapter, quarantine_id: int, 
         reason = "the stored payload is not JSON (a cut-short body?): it cannot be mapped again"
         return await _requarantine(store, entry, connector, reason)
     try:
-        order = adapter.to_order(raw, shop_code=entry.shop_code)
-        problem = order_problem(order)
-        if problem is not None:
-            raise Quarantine(problem, code="invalid_order")
+        order = prepare(adapter.to_order(raw, shop_code=entry.shop_code))  # checked once, as _map does
+    except InvalidOrder as exc:
+        return await _requarantine(store, entry, connector, str(exc), "invalid_order", raw)
     except Quarantine as exc:
         return await _requarantine(store, entry, connector, exc.reason, exc.code, raw)
     except Exception as exc:  # noqa: BLE001
         return await _requarantine(store, entry, connector, f"the adapter failed: {describe(exc)}",
                                    "adapter_error", raw)
     result = await ingest(store, [order], actor=connector)
-    order_id = result.changed_ids[0] if result.changed_ids else await store.order_id_by_no(order.channel_order_id)
+    order_id = result.changed_ids[0] if result.changed_ids else \
+        await store.order_id_by_no(order.values["channel_order_id"])
     return RetryOutcome(True, order_id=order_id)
 
 

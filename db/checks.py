@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, insert, text, update
 
 from db.codes import ActorKind, Status
+from db.ingest import CHINA, _sqlite_time
 from db.models import Order, TimelineEvent
 from db.reads import Query, utc
 from db.store import OrderNotFound, Store, append_event
@@ -27,7 +28,6 @@ from db.views import Actor
 CHECKS = Actor(ActorKind.RULE, "checks")
 #: Statuses a blocking problem holds: not yet handed to the warehouse floor.
 HOLDABLE = frozenset({Status.PAID, Status.REVIEW, Status.ALLOCATING})
-CHINA = timezone(timedelta(hours=8))
 _o = Order.__table__.c
 
 _PENDING = "SELECT id FROM orders WHERE checked_at IS NULL ORDER BY id LIMIT :n"
@@ -295,7 +295,3 @@ async def interceptions(store: Store, day: datetime | None = None) -> tuple[int,
     if store.dialect == "sqlite":  # stored as naive UTC text
         return await store._read(_interceptions, _sqlite_time(start), _sqlite_time(end))
     return await store._read(_interceptions, start, end)
-
-
-def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -8,7 +8,7 @@ it commits or none of it does, so a crash can never move the watermark past orde
 The rules, in the order they are applied to each order (upsert on channel + shop + channel order id):
 
 1. **Invalid** orders (missing ids, naive datetimes, unknown status codes, text longer than its
-   column ...) are quarantined with the reason, never half-written (:func:`order_problem`).
+   column ...) are quarantined with the reason, never half-written (:func:`prepare`).
 2. The same order twice in one batch: the one with the later ``modified_at`` wins (platforms repeat
    rows across pages).
 3. **Older** than what is stored (``modified_at`` earlier than the stored one) → ignored (``stale``).
@@ -77,13 +77,13 @@ from db.models import (
 )
 from db.sanitize import clean_text, is_clean
 from db.store import (
+    _MAX_INT,
     FTS_INSERT,
     InvalidOrder,
     NewLine,
     NewOrder,
     NewParcel,
     Store,
-    _MAX_INT,
     _fen,
     _order_fields,
     _sqlite_insert,
@@ -267,20 +267,6 @@ def status_decision(current: str, incoming: str) -> str:
 # -- validation --------------------------------------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def order_problem(new: object) -> str | None:
-    """Why this canonical order cannot be stored as it is (plain words), or None when it can.
-
-    Never raises: a value so odd that checking it fails is itself the problem reported.
-    """
-    try:
-        prepare(new)
-    except InvalidOrder as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - e.g. a list where a code was expected
-        return f"could not check this order: {type(exc).__name__}: {exc}"
-    return None
 
 
 def _line_values(line: object) -> dict:

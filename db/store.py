@@ -486,7 +486,7 @@ def _one_line_texts(new: NewOrder) -> tuple[str, ...]:
         joined = None
     if joined is None or not is_clean(joined):
         values = tuple(_text(new, name, limit) for name, limit in zip(_ONE_LINE, _ONE_LINE_LIMITS))
-    for name, value, limit in zip(_ONE_LINE[:3], values, _ONE_LINE_LIMITS):
+    for name, value in zip(_ONE_LINE[:3], values):
         if not value.strip():
             raise InvalidOrder(f"{name} is missing")
     for name, value, limit in zip(_ONE_LINE, values, _ONE_LINE_LIMITS):

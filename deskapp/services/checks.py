@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from db.ingest import DUPLICATE_TAG
+from db.store import normalise_sku
 from deskapp.services.address import Problem, Status, check_address, verdict_of
 from deskapp.services.phone import check_phone
 
@@ -46,8 +48,6 @@ __all__ = [
     "verdict_of",
 ]
 
-#: The tag ``db.ingest`` gives a probable duplicate (kept in step with ``db.ingest.DUPLICATE_TAG``).
-DUPLICATE_TAG = "疑似重复"
 #: A line priced this many times over the SKU's usual price is unusual (with enough history).
 UNUSUAL_FACTOR = 5
 #: How many earlier lines of a SKU make its usual price worth comparing with.
@@ -189,7 +189,7 @@ def _amounts(order: OrderFacts, context: CheckContext) -> list[Problem]:
     if negative:
         out.append(Problem("amount_negative", "block", f"金额为负（{'、'.join(negative)}）— 请核对订单金额"))
     for line in order.lines:
-        usual = context.usual_price.get(_sku_key(line.sku))
+        usual = context.usual_price.get(normalise_sku(line.sku))
         if usual is None or line.gift or line.price_fen <= 0:
             continue
         typical, count = usual
@@ -199,12 +199,6 @@ def _amounts(order: OrderFacts, context: CheckContext) -> list[Problem]:
                 f"{line.sku} 单价 ¥{_yuan(line.price_fen)}，远高于平时的 ¥{_yuan(typical)} — 请核对价格",
             ))
     return out
-
-
-def _sku_key(sku: str) -> str:
-    from db.store import normalise_sku  # the pool's own SKU form
-
-    return normalise_sku(sku)
 
 
 def _carrier(order: OrderFacts, context: CheckContext, address: object) -> list[Problem]:
