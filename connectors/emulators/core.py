@@ -18,7 +18,8 @@ with its JSON format, signatures, error bodies and routes; this module adds the 
 ``/_emu/`` and runs the app with uvicorn on 127.0.0.1, in a background thread
 (:func:`start_emulator`) or on the running event loop (:func:`serve_emulator`).
 
-Control routes (JSON): ``GET /_emu/clock``; ``POST /_emu/advance {"seconds": n}``;
+Control routes (JSON): ``GET /_emu/clock``; ``POST /_emu/advance {"seconds": n}``; ``POST /_emu/settle``
+(the world holds still for a comparison: clock stopped, late changes visible, faults off);
 ``POST /_emu/orders {"shop": code?, "count": n?, "paid": bool?}`` (new orders created now);
 ``POST /_emu/modify {"id": ..., "action": touch|memo|ship|sign|finish|cancel|refund|raw_status, ...}``;
 ``GET /_emu/truth``; ``GET|POST /_emu/faults {"spec": ..., "seed": ...}``;
@@ -653,6 +654,21 @@ class World:
 
     # -- control ------------------------------------------------------------------------------------
 
+    def settle(self) -> int:
+        """Hold the world still so the pool can be compared with it: apply what is due, stop the
+        clock (only :meth:`advance` moves it from now on), switch faults off and make every change
+        a late fault still hides visible now — the promotion's lag is over. Returns now."""
+        with self.lock:
+            now = self.tick()
+            self.clock.freeze()
+            self.set_faults(None)
+            for order in self.orders.values():
+                for event in order.events[order.visible_n:order.truth_n]:
+                    event.visible_at = min(event.visible_at, now)
+                if order.visible_n < order.truth_n:
+                    self._settle(order, now)
+            return now
+
     def advance(self, seconds: float) -> int:
         """Move the clock forward and apply what became due."""
         with self.lock:
@@ -901,6 +917,9 @@ def control_routes(world: World) -> list[Route]:
     async def clock(_: Request) -> Response:
         return JSONResponse({"now": world.tick()})
 
+    async def settle(_: Request) -> Response:
+        return JSONResponse({"now": world.settle()})
+
     async def advance(request: Request) -> Response:
         body = await _body(request)
         return JSONResponse({"now": world.advance(float(body.get("seconds", 0)))})
@@ -949,6 +968,7 @@ def control_routes(world: World) -> list[Route]:
 
     return [
         Route("/_emu/clock", clock, methods=["GET"]),
+        Route("/_emu/settle", settle, methods=["POST"]),
         Route("/_emu/advance", advance, methods=["POST"]),
         Route("/_emu/orders", create, methods=["POST"]),
         Route("/_emu/modify", modify, methods=["POST"]),

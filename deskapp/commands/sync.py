@@ -1,4 +1,4 @@
-"""``deskapp sync [--once] [--config deskapp.toml]``: the connectors, headless, for a shared server.
+"""``deskapp sync [--once [--reconcile DAYS]] [--config deskapp.toml]``: the connectors, headless, for a shared server.
 
 Runs one sync worker per configured shop until SIGTERM or Ctrl+C (a clean stop: the running
 batch commits or rolls back, the lease is given back), or one pass with ``--once``. Only one
@@ -16,6 +16,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import timedelta
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     sync = sub.add_parser("sync", parents=[common], help="run the connectors without the app (a shared server)")
     sync.add_argument("--config", help="the config file (default: $DESKAPP_CONFIG or ./deskapp.toml)")
     sync.add_argument("--once", action="store_true", help="one pass over every shop, then exit")
+    sync.add_argument("--reconcile", type=float, metavar="DAYS",
+                      help="with --once: re-read everything modified in the last DAYS days (what the nightly "
+                           "reconciliation does), not only what is new since the last run")
     sync.set_defaults(handler=run_sync)
 
 
@@ -76,7 +80,7 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
                 print("deskapp sync: 没有可运行的店铺 / no shop can run", file=sys.stderr)
                 return 2
             if args.once:
-                return await _once(store, workers)
+                return await _once(store, workers, getattr(args, "reconcile", None))
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -95,7 +99,7 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
-async def _once(store, workers) -> int:  # noqa: ANN001
+async def _once(store, workers, reconcile_days: float | None = None) -> int:  # noqa: ANN001
     """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other);
     then the lease goes back at once rather than make the next run wait for it to expire."""
     from deskapp.services.checker import Checker
@@ -103,7 +107,8 @@ async def _once(store, workers) -> int:  # noqa: ANN001
     from db.ingest import lease_release
 
     try:
-        reports = await asyncio.gather(*(worker.runner.run_once() for worker in workers))
+        since = timedelta(days=reconcile_days) if reconcile_days else None
+        reports = await asyncio.gather(*(worker.runner.run_once(since=since) for worker in workers))
     finally:
         await lease_release(store, LEASE_NAME, PROCESS_HOLDER)
     checked = await Checker(store).run_once()  # what this run brought in, checked before it ends

@@ -89,6 +89,20 @@ def test_a_late_change_stays_out_of_queries_until_it_shows() -> None:
     assert world.window("shop1", next_change, next_change + 1) == [order]  # visible, at its real modified time
 
 
+def test_a_settled_world_holds_still_with_its_late_changes_visible() -> None:
+    world = _world("taobao", orders=1, days=0.01, faults="late=1,500=1")
+    world.clock.speed = 1.0  # a real-time clock, as `deskapp emulate` runs
+    (order,) = world.orders.values()
+    next_change = order.events[order.truth_n].at
+    world.advance(next_change - world.clock.now())  # the order changes now, late
+    assert world.truth()[0]["visible"] is False
+
+    now = world.settle()
+    assert world.truth()[0]["visible"] is True and world.clock.now() == now  # the lag is over; time stopped
+    assert world.window("shop1", next_change, next_change + 1) == [order]
+    assert not world.faults.happens("500")
+
+
 def test_new_orders_arrive_live_at_the_configured_rate() -> None:
     world = _world("pdd", orders=0, new_per_minute=6)
     world.advance(600)

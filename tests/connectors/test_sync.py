@@ -250,6 +250,26 @@ async def test_every_order_exactly_once_through_faults(store: Store, platform: t
         assert await created_events(store) == len(truth)
 
 
+async def test_a_reconcile_finds_a_change_that_showed_up_past_the_overlap(
+    store: Store, platform: tuple[Platform, str]
+) -> None:
+    server, url = platform
+    clock = Clock(NOW)
+    async with httpx.AsyncClient() as client:
+        sync = runner(store, client, url, clock)
+        assert (await sync.run_once()).ok
+        # a change the platform shows only now, stamped an hour before the watermark: far past the
+        # overlap, so polling never sees it; the nightly reconcile re-reads the span and applies it
+        server.orders["T0042"].update(status="SENT", modified=(NOW - timedelta(hours=1)).timestamp())
+        clock.now += timedelta(minutes=3)
+        polled = await sync.run_once()
+        assert polled.ok and polled.result.updated == 0
+        reconciled = await sync.reconcile(timedelta(hours=4))
+        assert reconciled.ok and (reconciled.result.updated, reconciled.result.inserted) == (1, 0)
+        assert (await pool(store))["T0042"] == "SENT"
+        assert reconciled.result.unchanged == len(server.orders) - 1  # everything else skipped, not rewritten
+
+
 async def test_a_read_that_stays_truncated_does_not_move_the_watermark(
     store: Store, platform: tuple[Platform, str]
 ) -> None:
