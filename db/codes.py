@@ -61,6 +61,12 @@ RETURN_STATES: frozenset[AfterSale] = frozenset(
 )
 
 
+#: The priority an order starts with and keeps unless a rule decides otherwise (the rules file's
+#: ``default_priority`` can change it). C, not B: S/A/B are the queues a lead fills on purpose — the
+#: issue's own example rule raises live-stream orders *to* B.
+DEFAULT_PRIORITY = "C"
+
+
 class ActorKind(StrEnum):
     """Who made a change: every write has an author."""
 

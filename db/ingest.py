@@ -818,8 +818,10 @@ class _Batch:
         changes: dict[str, Any] = {}
         other: dict[str, list] = {}
         for name in _SCALARS:
-            if name == "status" or inc[name] == base.get(name):
-                continue  # the channel did not change it: whatever the desk made of it stands
+            if name in ("status", "priority") or inc[name] == base.get(name):
+                # the channel did not change it: whatever the desk made of it stands. No channel
+                # sends a priority: the desk's rules own it (status is decided below)
+                continue
             new_value = values[name]
             if name == "tags":
                 desk = [t for t in (row.tags or []) if t not in (base.get("tags") or []) and t not in new_value]

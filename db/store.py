@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import reads, search
+from db.codes import DEFAULT_PRIORITY
 from db.engine import WRITE, is_sqlite, make_engine
 from db.fields import name_grams, normalise_query, phone_fields, search_text
 from db.migrate import upgrade
@@ -120,7 +121,7 @@ class NewOrder:
     paid_at: datetime | None = None
     ship_by: datetime | None = None
     modified_at: datetime | None = None
-    priority: str = "B"
+    priority: str = DEFAULT_PRIORITY
     tags: list[str] = field(default_factory=list)
     presale: bool = False
     buyer_note: str = ""

@@ -48,7 +48,7 @@ from itertools import accumulate
 from operator import itemgetter
 from random import Random
 
-from db.codes import ActorKind, AfterSale, PhoneKind, Status
+from db.codes import DEFAULT_PRIORITY, ActorKind, AfterSale, PhoneKind, Status
 from db.fields import name_grams, phone_fields, search_text
 from db.store import Store, customer_match_key, normalise_sku
 
@@ -1073,7 +1073,7 @@ class _Demo:
         if code == "jd" and after_sale in (_RQ, _RFING) and status in (_PAID, _REVIEW, _ALLOC):
             raw_status = "LOCKED"
 
-        priority = "B"
+        priority = DEFAULT_PRIORITY
         if "加急" in buyer_note or "加急" in memo:
             priority = "A"
         if (vip and total >= 30_000) or total >= 150_000:

@@ -62,6 +62,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from db.codes import DEFAULT_PRIORITY as _DB_DEFAULT_PRIORITY
 from db.sanitize import clean_text
 from deskapp.services.sla import (
     CHINA,
@@ -77,10 +78,9 @@ from deskapp.services.sla import deadline as sla_deadline
 PRIORITIES: tuple[str, ...] = ("S", "A", "B", "C")
 #: Sort rank of a level (S = 0); unknown levels sort last.
 PRIORITY_RANK: Mapping[str, int] = MappingProxyType({p: i for i, p in enumerate(PRIORITIES)})
-#: The level of an order no priority rule matched, unless the file sets ``default_priority``.
-#: C, not B: the issue's own example rule raises live-stream orders *to* B, so B must be above
-#: the default, and S/A/B are the queues a lead fills on purpose.
-DEFAULT_PRIORITY = "C"
+#: The level of an order no priority rule matched, unless the file sets ``default_priority``; new
+#: orders start with it too (db.codes), so a first recompute rewrites nothing it does not decide.
+DEFAULT_PRIORITY = _DB_DEFAULT_PRIORITY
 #: The rule kinds, as the file's array-of-tables names.
 KINDS: tuple[str, ...] = ("priority", "tag", "hold", "merge")
 

@@ -190,15 +190,18 @@ async def test_desk_decisions_survive_the_channel_repeating_itself(store: Store)
     await ingest(store, [order("TB1", seller_memo="渠道备注", address_detail="文三路1号", city="杭州市",
                                receiver_name="王五")], actor=SYNC)
     order_id = await store.order_id_by_no("TB1")
-    async with store.write() as conn:  # a rule / operator moved it on to review
-        await conn.execute(update(Order.__table__).where(Order.__table__.c.id == order_id).values(status="review"))
+    async with store.write() as conn:  # a rule / operator moved it on to review, the rules made it S
+        await conn.execute(update(Order.__table__).where(Order.__table__.c.id == order_id).values(status="review",
+                                                                                                  priority="S"))
     await store.set_seller_memo(order_id, "客服改的备注", actor=ALICE)
-    # the channel changes only the buyer note; it still says "paid" and still has its old memo
+    # the channel changes only the buyer note; it still says "paid" and still has its old memo (and an
+    # order made by an older deskapp, whose snapshot holds another starting priority, is no different)
     result = await ingest(store, [order("TB1", modified=10, seller_memo="渠道备注", address_detail="文三路1号",
-                                        city="杭州市", receiver_name="王五", buyer_note="请周末送")], actor=SYNC)
+                                        city="杭州市", receiver_name="王五", buyer_note="请周末送", priority="B")],
+                          actor=SYNC)
     assert result.updated == 1
     card = await store.order_card(order_id)
-    assert (card.status, card.seller_memo, card.buyer_note) == ("review", "客服改的备注", "请周末送")
+    assert (card.status, card.seller_memo, card.buyer_note, card.priority) == ("review", "客服改的备注", "请周末送", "S")
     # the channel then really changes its memo: that is news, and it is applied and recorded
     await ingest(store, [order("TB1", modified=20, seller_memo="渠道新备注", address_detail="文三路1号",
                                city="杭州市", receiver_name="王五", buyer_note="请周末送")], actor=SYNC)

@@ -191,8 +191,8 @@ async def test_a_recompute_writes_changed_orders_once_each_with_an_event_naming_
     assert urgent["rules_version"] == svc.rules.version
     assert dbq.utc(urgent["sla_due"]) == NOW - timedelta(hours=1) + timedelta(minutes=1) + timedelta(hours=24)
     [(kind, actor_kind, actor_id, old, new_, message, detail)] = await rule_events(store, ids["1001"])
-    assert (kind, actor_kind, actor_id, old, new_) == ("priority", "rule", svc.rules.version, "B", "A")
-    assert "B → A" in message and "加急（urgent）" in message
+    assert (kind, actor_kind, actor_id, old, new_) == ("priority", "rule", svc.rules.version, "C", "A")
+    assert "C → A" in message and "加急（urgent）" in message
     assert detail["reasons"][0]["rule"] == "urgent" and detail["rules_version"] == svc.rules.version
     plain = await stored(store, ids["1002"])
     assert plain["priority"] == "C" and plain["priority_why"] is None
@@ -214,7 +214,7 @@ async def test_a_new_rules_file_changes_only_the_orders_it_decides_differently(s
     assert (await stored(store, ids["1003"]))["priority"] == "B"
     assert (await stored(store, ids["1002"]))["rules_version"] != svc.rules.version  # unchanged, untouched
     events = await rule_events(store, ids["1001"])
-    assert [(e[3], e[4]) for e in events] == [("B", "A"), ("A", "B")]
+    assert [(e[3], e[4]) for e in events] == [("C", "A"), ("A", "B")]
     assert events[-1][2] == svc.rules.version
 
 
@@ -288,7 +288,7 @@ async def test_an_order_that_left_the_queue_meanwhile_is_not_overwritten(store: 
 
     assert changed == []
     row = await stored(store, ids["1001"])
-    assert row["status"] == "shipped" and row["priority"] == "B" and await rule_events(store, ids["1001"]) == []
+    assert row["status"] == "shipped" and row["priority"] == "C" and await rule_events(store, ids["1001"]) == []
 
 
 async def test_the_queue_is_sorted_by_priority_then_deadline_and_knows_printed_and_picked(store: Store) -> None:
