@@ -82,7 +82,7 @@ _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SHOP_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_TOP_KEYS = {"db", "sync", "channels", "carriers"}
+_TOP_KEYS = {"db", "sync", "channels", "carriers", "security"}  # security: deskapp.services.auth
 _TIMING_KEYS = {"poll_seconds", "overlap_minutes", "lag_minutes", "initial_lookback_days"}
 _SYNC_KEYS = _TIMING_KEYS | {"log_file", "token_file"}
 _CHANNEL_KEYS = _TIMING_KEYS | {

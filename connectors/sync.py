@@ -34,6 +34,7 @@ import logging
 import os
 import socket
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class SyncRunner:
         self.lease = lease
         self.holder = holder
         self.lease_ttl = lease_ttl
+        self._lease_fresh_until = 0.0  # time.monotonic() until which the lease needs no renewing
         self.duplicate_window = duplicate_window
         self.on_report = on_report
         self.connector = f"{source.channel}:{source.shop_code}"
@@ -229,6 +231,11 @@ class SyncRunner:
     async def _hold_lease(self, report: SyncReport) -> bool:
         if self.lease is None:
             return True
+        if time.monotonic() < self._lease_fresh_until:
+            # renewed less than a third of its time ago: still ours (nobody takes a live holder's
+            # lease), so no write transaction — one a second per shop held every agent's write up
+            return True
+        renewing = time.monotonic()
         try:
             held = await lease_acquire(self.store, self.lease, self.holder, self.lease_ttl, now=utc_now())
         except Exception as exc:  # noqa: BLE001 - the database is unreachable: try next time
@@ -239,6 +246,7 @@ class SyncRunner:
             held = await self._take_over_from_dead_holder()
         if not held:
             report.skipped = "another process holds the sync lease"
+        self._lease_fresh_until = renewing + self.lease_ttl.total_seconds() / 3 if held else 0.0
         return held
 
     async def _take_over_from_dead_holder(self) -> bool:
@@ -392,6 +400,7 @@ class SyncRunner:
                     pass
         finally:
             if self.lease is not None:
+                self._lease_fresh_until = 0.0
                 try:
                     await asyncio.shield(lease_release(self.store, self.lease, self.holder))
                 except Exception:  # noqa: BLE001 - it expires by itself

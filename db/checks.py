@@ -20,7 +20,9 @@ from sqlalchemy import bindparam, insert, text, update
 from db.codes import ActorKind, Status
 from db.ingest import CHINA, _sqlite_time
 from db.models import Order, TimelineEvent
+from db.privacy import mask_name, mask_text
 from db.reads import Query, utc
+from db.roles import Refused, permit
 from db.store import OrderNotFound, Store, append_event
 from db.views import Actor
 
@@ -222,40 +224,90 @@ async def _status_before_hold(conn, order_id: int) -> str:  # noqa: ANN001
     return value if value in {s.value for s in HOLDABLE} else Status.PAID.value
 
 
+async def blocking_codes(conn, order_id: int) -> list[str]:
+    """The codes of the blocking checks that hold this order now (none: not held by the checks).
+
+    Read from the order's last ``held`` or ``released`` event: a ``held`` by ``rule:checks``
+    carries the blocking codes (:func:`record`); a release after it means the present hold, if
+    any, came from elsewhere (a channel, a person).
+    """
+    row = (await conn.execute(text(
+        "SELECT kind, actor_kind, actor_id, detail FROM timeline_event WHERE order_id = :id "
+        "AND kind IN ('held', 'released') ORDER BY id DESC LIMIT 1"
+    ), {"id": order_id})).first()
+    if row is None or row[0] != "held" or (row[1], row[2]) != (CHECKS.kind, CHECKS.id):
+        return []
+    detail = row[3]
+    if isinstance(detail, str):  # JSON handed back as text
+        detail = json.loads(detail)
+    codes = detail.get("codes") if isinstance(detail, dict) else None
+    return [str(c) for c in codes or ()]
+
+
 async def release(store: Store, order_id: int, reason: str, actor: Actor, *, at: datetime | None = None) -> str:
-    """Release a held order back to the status it had before the hold; returns that status."""
+    """Release a held order back to the status it had before the hold; returns that status.
+
+    Needs ``release_hold`` (``db.roles``) — and ``override_check`` when a blocking check holds the
+    order (:func:`blocking_codes`): releasing it without fixing the problem overrides the check.
+    A refusal raises :class:`db.roles.Refused`, changes nothing and is put on the access log.
+    """
     at = at or datetime.now(UTC)
     async with store.write() as conn:
-        row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
-        if row is None:
-            raise OrderNotFound(order_id)
-        if row[0] != Status.HOLD:
-            raise ValueError(f"order {order_id} is not held")
-        back = await _status_before_hold(conn, order_id)
-        await conn.execute(update(Order.__table__).where(_o.id == order_id)
-                           .values(status=back, hold_reason=None, updated_at=at))
-        await append_event(conn, order_id, actor, "released", at=at, from_value=Status.HOLD.value,
-                           to_value=back, message=reason)
+        outcome = await _release(conn, order_id, reason, actor, at)
+    if isinstance(outcome, Refused):
+        raise outcome
+    return outcome
+
+
+async def _release(conn, order_id: int, reason: str, actor: Actor, at: datetime) -> str | Refused:
+    refused = await permit(conn, actor, "release_hold", order_id=order_id, at=at)
+    if refused is not None:
+        return refused
+    row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
+    if row is None:
+        raise OrderNotFound(order_id)
+    if row[0] != Status.HOLD:
+        raise ValueError(f"order {order_id} is not held")
+    codes = await blocking_codes(conn, order_id)
+    if codes:
+        refused = await permit(conn, actor, "override_check", order_id=order_id, at=at)
+        if refused is not None:
+            return refused
+    back = await _status_before_hold(conn, order_id)
+    await conn.execute(update(Order.__table__).where(_o.id == order_id)
+                       .values(status=back, hold_reason=None, updated_at=at))
+    await append_event(conn, order_id, actor, "released", at=at, from_value=Status.HOLD.value,
+                       to_value=back, message=reason, detail={"override": codes} if codes else None)
     return back
 
 
 async def cancel(store: Store, order_id: int, reason: str, actor: Actor, *, at: datetime | None = None) -> None:
-    """Cancel an order that has not left the warehouse (a held test order, a resubmit ...)."""
+    """Cancel an order that has not left the warehouse (a held test order, a resubmit ...).
+
+    Needs ``cancel_order`` (``db.roles``); a refusal raises :class:`db.roles.Refused`, changes
+    nothing and is put on the access log.
+    """
     at = at or datetime.now(UTC)
     async with store.write() as conn:
-        row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
-        if row is None:
-            raise OrderNotFound(order_id)
-        if row[0] not in {*HOLDABLE, Status.HOLD, Status.PENDING_PAYMENT}:
-            raise ValueError(f"order {order_id} has left the warehouse ({row[0]}): it cannot be cancelled here")
-        await conn.execute(update(Order.__table__).where(_o.id == order_id)
-                           .values(status=Status.CANCELLED.value, hold_reason=None, updated_at=at))
-        await append_event(conn, order_id, actor, "status", at=at, from_value=row[0],
-                           to_value=Status.CANCELLED.value, message=reason)
+        refused = await permit(conn, actor, "cancel_order", order_id=order_id, at=at)
+        if refused is None:
+            row = (await conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id})).first()
+            if row is None:
+                raise OrderNotFound(order_id)
+            if row[0] not in {*HOLDABLE, Status.HOLD, Status.PENDING_PAYMENT}:
+                raise ValueError(f"order {order_id} has left the warehouse ({row[0]}): it cannot be cancelled here")
+            await conn.execute(update(Order.__table__).where(_o.id == order_id)
+                               .values(status=Status.CANCELLED.value, hold_reason=None, updated_at=at))
+            await append_event(conn, order_id, actor, "status", at=at, from_value=row[0],
+                               to_value=Status.CANCELLED.value, message=reason)
+    if refused is not None:
+        raise refused
 
 
 @dataclass(frozen=True, slots=True)
 class HeldOrder:
+    """A held order as the exceptions screen lists it (receiver masked, see ``db.privacy``)."""
+
     id: int
     order_no: str
     channel: str
@@ -271,7 +323,8 @@ def _held(q: Query, limit: int) -> list[HeldOrder]:
         "SELECT id, order_no, channel, receiver_name, city, hold_reason, check_codes, updated_at FROM orders "
         "WHERE status = 'hold' ORDER BY updated_at LIMIT :n", {"n": limit},
     )
-    return [HeldOrder(r[0], r[1], r[2], r[3] or "", r[4] or "", r[5] or "", _json_list(r[6]), utc(r[7]))
+    # Shown on the exceptions screen: the receiver masked, phone numbers a check quoted too (db.privacy).
+    return [HeldOrder(r[0], r[1], r[2], mask_name(r[3]), r[4] or "", mask_text(r[5]), _json_list(r[6]), utc(r[7]))
             for r in rows]
 
 

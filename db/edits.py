@@ -25,6 +25,7 @@ from db.codes import PhoneKind, Status
 from db.fields import name_grams, phone_fields, search_text
 from db.ingest import _address_text
 from db.models import NameGram, Order, TimelineEvent
+from db.roles import permit
 from db.sanitize import clean_text
 from db.store import _LIMITS, InvalidOrder, OrderNotFound, Store, append_event
 from db.views import Actor
@@ -114,6 +115,7 @@ async def save_address(
     *,
     expected: AddressFields | Mapping[str, str] | None = None,
     clean: bool = False,
+    override: bool = False,
     at: datetime | None = None,
 ) -> AddressSaved:
     """Write an order's corrected receiver and address in one transaction, on the record.
@@ -123,6 +125,10 @@ async def save_address(
     ``clean``: the caller's checks found no blocking address or phone problem in ``fields`` — an
     order held *only* for address/phone problems is then released in the same transaction, with a
     ``released`` event by ``actor`` (:data:`RELEASE_MESSAGE`); the checks run on it again either way.
+    ``override``: the caller's checks found a blocking problem and the person saves anyway — needs
+    ``override_check`` (a supervisor), is marked on the ``address`` event, and never releases a hold.
+    Needs ``edit_address`` (``db.roles``): a refusal raises :class:`db.roles.Refused`, changes
+    nothing and is put on the access log.
     Raises :class:`OrderNotFound`, :class:`NotEditable`, :class:`InvalidOrder` (a field too long).
     """
     at = at or datetime.now(UTC)
@@ -130,45 +136,60 @@ async def save_address(
     if expected is not None:
         expected = (expected if isinstance(expected, AddressFields) else AddressFields.of(expected)).cleaned()
     async with store.write() as conn:
-        row = (await conn.execute(
-            select(_o.status, *(_o[n] for n in ADDRESS_FIELDS)).where(_o.id == order_id)
-        )).first()
-        if row is None:
-            raise OrderNotFound(order_id)
-        status, *stored = row
-        old = AddressFields(*(value or "" for value in stored))
-        if expected is not None and old.cleaned() != expected:
-            raise AddressChanged(order_id)
-        if status not in EDITABLE:
-            raise NotEditable(f"order {order_id} is {status}: its address can no longer be changed here")
-        changed = tuple(n for n in ADDRESS_FIELDS if getattr(old, n) != getattr(new, n))
-        if not changed:
-            return AddressSaved((), False, status)
-        kind, norm, tail4 = phone_fields(new.receiver_phone)
-        await conn.execute(update(Order.__table__).where(_o.id == order_id).values(
-            **new.as_dict(),
-            phone_kind=kind,
-            phone_norm=norm if kind in (PhoneKind.PLAIN, PhoneKind.VIRTUAL) else None,
-            phone_tail4=tail4,
-            search_text=search_text(new.receiver_name, new.province, new.city, new.district, new.address_detail),
-            updated_at=at,
-            checked_at=None,  # the order checks look at it again (db.checks)
-        ))
-        await append_event(conn, order_id, actor, "address", at=at, from_value=_address_text(old.as_dict()),
-                           to_value=_address_text(new.as_dict()), detail={"fields": list(changed)})
-        if "receiver_name" in changed:
-            grams = NameGram.__table__
-            await conn.execute(delete(grams).where(grams.c.order_id == order_id))
-            pieces = name_grams(new.receiver_name)
-            if pieces:
-                await conn.execute(insert(grams), [{"gram": g, "order_id": order_id} for g in pieces])
-        released = False
-        if clean and status == Status.HOLD and await _held_for_address_only(conn, order_id):
-            back = await _status_before_hold(conn, order_id)
-            await conn.execute(update(Order.__table__).where(_o.id == order_id).values(status=back, hold_reason=None))
-            await append_event(conn, order_id, actor, "released", at=at, from_value=Status.HOLD.value,
-                               to_value=back, message=RELEASE_MESSAGE)
-            released, status = True, back
+        refused = await permit(conn, actor, "edit_address", order_id=order_id, at=at)
+        if refused is None and override:
+            refused = await permit(conn, actor, "override_check", order_id=order_id, at=at)
+        if refused is None:
+            return await _save(conn, order_id, new, expected, actor, clean=clean and not override,
+                               override=override, at=at)
+    raise refused
+
+
+async def _save(conn: AsyncConnection, order_id: int, new: AddressFields, expected: AddressFields | None,
+                actor: Actor, *, clean: bool, override: bool, at: datetime) -> AddressSaved:
+    """The body of :func:`save_address`'s write transaction, once the actor may make the change."""
+    row = (await conn.execute(
+        select(_o.status, *(_o[n] for n in ADDRESS_FIELDS)).where(_o.id == order_id)
+    )).first()
+    if row is None:
+        raise OrderNotFound(order_id)
+    status, *stored = row
+    old = AddressFields(*(value or "" for value in stored))
+    if expected is not None and old.cleaned() != expected:
+        raise AddressChanged(order_id)
+    if status not in EDITABLE:
+        raise NotEditable(f"order {order_id} is {status}: its address can no longer be changed here")
+    changed = tuple(n for n in ADDRESS_FIELDS if getattr(old, n) != getattr(new, n))
+    if not changed:
+        return AddressSaved((), False, status)
+    kind, norm, tail4 = phone_fields(new.receiver_phone)
+    await conn.execute(update(Order.__table__).where(_o.id == order_id).values(
+        **new.as_dict(),
+        phone_kind=kind,
+        phone_norm=norm if kind in (PhoneKind.PLAIN, PhoneKind.VIRTUAL) else None,
+        phone_tail4=tail4,
+        search_text=search_text(new.receiver_name, new.province, new.city, new.district, new.address_detail),
+        updated_at=at,
+        checked_at=None,  # the order checks look at it again (db.checks)
+    ))
+    detail: dict = {"fields": list(changed)}
+    if override:
+        detail["override"] = True  # saved despite a blocking problem, by someone allowed to
+    await append_event(conn, order_id, actor, "address", at=at, from_value=_address_text(old.as_dict()),
+                       to_value=_address_text(new.as_dict()), detail=detail)
+    if "receiver_name" in changed:
+        grams = NameGram.__table__
+        await conn.execute(delete(grams).where(grams.c.order_id == order_id))
+        pieces = name_grams(new.receiver_name)
+        if pieces:
+            await conn.execute(insert(grams), [{"gram": g, "order_id": order_id} for g in pieces])
+    released = False
+    if clean and status == Status.HOLD and await _held_for_address_only(conn, order_id):
+        back = await _status_before_hold(conn, order_id)
+        await conn.execute(update(Order.__table__).where(_o.id == order_id).values(status=back, hold_reason=None))
+        await append_event(conn, order_id, actor, "released", at=at, from_value=Status.HOLD.value,
+                           to_value=back, message=RELEASE_MESSAGE)
+        released, status = True, back
     return AddressSaved(changed, released, status)
 
 

@@ -15,8 +15,9 @@ from db.codes import PhoneKind
 _MASKED = re.compile(r"^\+?[\d\s-]*\*{2,}[\d\s-]*$")
 _VIRTUAL = re.compile(r"^\+?(?:86)?\s*(1\d{10})\s*(?:-|转|＃|#|,|，)\s*(\d{1,6})$")
 _DIGITS = re.compile(r"\D")
-# A masked number with a virtual extension (188****1111-123): the last four are before the extension.
-_MASKED_EXTENSION = re.compile(r"^(.*\*[\d\s-]*\d{4})\s*(?:-|转|＃|#|,|，)\s*\d{1,6}$")
+# A masked number with a virtual extension (188****1111-123, or 188****1111-**** as db.privacy
+# masks one): the last four are before the extension.
+_MASKED_EXTENSION = re.compile(r"^(.*\*[\d\s-]*\d{4})\s*(?:-|转|＃|#|,|，)\s*(?:\d{1,6}|\*{1,6})$")
 
 
 def normalise_query(value: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from db import search
 from db.reader import Reader
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from db.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -62,8 +64,9 @@ class LazyStore:
         # The import is ~0.5 s of pure Python: in a thread, so the event loop keeps painting and
         # answering keys meanwhile (the GIL is handed over every few milliseconds).
         module = await asyncio.to_thread(_import_store)
+        # Who may work here was settled before the app started (deskapp.services.auth
+        # .resolve_operator): opening never adds an operator.
         store = await module.Store.open(self.reader.path, reader=self.reader)
-        await store.ensure_operator(self._login)
         self._store = store
         return store
 
@@ -79,8 +82,9 @@ class LazyStore:
     async def find_orders(self, query: str, *, limit: int = search.LIMIT) -> list[OrderHit]:
         return await self.reader.find_orders(query, limit=limit)
 
-    async def order_card(self, order_id: int, *, now: datetime | None = None) -> OrderCard | None:
-        return await self.reader.order_card(order_id, now=now)
+    async def order_card(self, order_id: int, *, now: datetime | None = None,
+                         reveal: frozenset[str] = frozenset()) -> OrderCard | None:
+        return await self.reader.order_card(order_id, now=now, reveal=reveal)
 
     async def operator_name(self, login: str) -> str:
         return await self.reader.operator_name(login)
@@ -104,6 +108,23 @@ class LazyStore:
             await self._store.close()
         else:
             self.reader.close()
+
+
+async def read(store: Store | LazyStore, fn: Callable[..., T], *args: object) -> T:
+    """Run ``fn(q, *args)`` (``q`` as in ``db.reads``) in one snapshot of a Store or a LazyStore.
+
+    A LazyStore answers from its Reader at once, without waiting for the full Store to open.
+    """
+    if isinstance(store, LazyStore):
+        return await store.reader.read(fn, *args)
+    return await store._read(fn, *args)
+
+
+async def full(store: Store | LazyStore) -> Store:
+    """The full Store (a LazyStore's, once it has opened) for a write."""
+    if isinstance(store, LazyStore):
+        return await store.store()
+    return store
 
 
 def _import_store():  # noqa: ANN202

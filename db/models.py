@@ -68,6 +68,8 @@ class Order(SQLModel, table=True):
         Index("ix_orders_customer_paid", "customer_id", "paid_at"),
         Index("ix_orders_unchecked", "id", sqlite_where=text("checked_at IS NULL"),
               postgresql_where=text("checked_at IS NULL")),
+        # ix_orders_open_queue (the warehouse queue's columns, open orders only) is made by migration
+        # 0006 alone: its columns differ per database (PostgreSQL has no btree order for JSON)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -202,12 +204,44 @@ class TimelineEvent(SQLModel, table=True):
 
 
 class Operator(SQLModel, table=True):
-    """A person who signs in and changes orders."""
+    """A person who signs in and changes orders; what they may do is their role (``db.roles``)."""
 
     id: str = Field(primary_key=True, max_length=64)  # login name
     display_name: str = Field(max_length=64)
     role: str = Field(default="cs", max_length=16)  # cs warehouse supervisor admin
     active: bool = True
+    pin_hash: str | None = Field(default=None, max_length=255)  # Argon2id of the PIN (deskapp.services.auth)
+    failed_pins: int = 0  # wrong PINs in a row: kept here so a restart does not reset the count
+    locked_until: datetime | None = None
+    created_at: datetime | None = None
+
+
+class AccessLog(SQLModel, table=True):
+    """Append-only, hash-chained record of who saw or tried what (``db.access``).
+
+    Sign-ins, failed PINs, reveals of masked customer data, exports, operator changes and refused
+    actions. Each row's ``hash`` covers its content and the previous row's hash, so an edited,
+    deleted or reordered row breaks the chain (``deskapp audit verify``); triggers refuse UPDATE
+    and DELETE (migration 0005). ``order_id`` has no foreign key: the log outlives what it names.
+    """
+
+    __tablename__ = "access_log"
+    __table_args__ = (
+        Index("ix_access_log_kind", "kind", "id"),  # audit list --kind
+        Index("ix_access_log_order", "order_id", sqlite_where=text("order_id IS NOT NULL"),
+              postgresql_where=text("order_id IS NOT NULL")),  # who saw this order
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    operator_id: str = Field(max_length=64)
+    kind: str = Field(max_length=24)
+    order_id: int | None = None
+    field: str | None = Field(default=None, max_length=64)
+    reason: str = ""
+    detail: dict | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 class NameGram(SQLModel, table=True):

@@ -13,6 +13,9 @@ SQLAlchemy connection on PostgreSQL). Values are normalised here (SQLite hands b
   or just the given orders, to merge into a queue already shown.
 - :func:`changes_since` — the orders changed after a timeline event: every write to an order
   appends one, so the timeline is the change feed that keeps a queue screen current.
+- :func:`waiting_rows` / :func:`escalated_levels` / :func:`escalations_since` — what escalation
+  reads: the unshipped orders of the priorities that escalate, the levels already reached (from the
+  timeline), and the escalation events after a point (how every session hears of them).
 - :func:`fact_rows` — what the priority rules read about open orders (:class:`FactRow`): the order,
   its lines, warehouses, the customer's VIP level and returns in 30 days, and how many open orders
   go to the same receiver and address within 24 hours. With ``ids``: only the open orders those
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from db.codes import RETURN_STATES, Status
+from db.privacy import mask_name
 from db.reads import utc
 
 if TYPE_CHECKING:
@@ -94,7 +98,7 @@ class QueueRow(NamedTuple):
     priority: str
     due_ts: float | None  # the ship-by deadline the rules computed (orders.sla_due), POSIX seconds
     tags: tuple[str, ...]
-    receiver: str
+    receiver: str  # masked (db.privacy): 张*
     city: str
     total_fen: int
     why: str | None  # the rule that set the priority
@@ -144,7 +148,7 @@ def queue_rows(q: Query, sqlite: bool = True, ids: Sequence[int] | None = None) 
     for oid, no, channel, shop, status, step, priority, due, tags, receiver, city, total, why in found:
         append(new(QueueRow, (
             oid, no, channel, get_shop(shop, ""), status, step, priority, None if due is None else float(due),
-            empty if tags == "[]" or not tags else _tags(tags), receiver, city, total, why,
+            empty if tags == "[]" or not tags else _tags(tags), mask_name(receiver), city, total, why,
             tuple(get_houses(oid, empty)), oid in printed,
         )))
     return out
@@ -325,6 +329,96 @@ def changes_since(q: Query, after: int | None) -> tuple[int, list[int] | None]:
     if after is None or last <= after:
         return last, None if after is None else []
     return last, [row[0] for row in q(_CHANGED, {"after": after, "upto": last})]
+
+
+# -- what escalation reads --------------------------------------------------------------------
+
+
+class WaitingRow(NamedTuple):
+    """An order escalation watches: unshipped, of a priority that escalates (see
+    ``deskapp.services.escalation.OpenOrder``). ``waiting_since``: paid (else created), aware UTC."""
+
+    id: int
+    order_no: str
+    priority: str
+    status: str
+    waiting_since: datetime
+    sla_due: datetime | None
+    warehouse: str  # the first parcel's ('' when none is assigned yet)
+
+
+_WAITING = (
+    "SELECT o.id, o.order_no, o.priority, o.status, COALESCE(o.paid_at, o.created_at), o.sla_due, "
+    "(SELECT p.warehouse FROM parcel p WHERE p.order_id = o.id ORDER BY p.id LIMIT 1) "
+    "FROM orders o WHERE o.status IN ({statuses}) AND o.priority IN ({priorities})"
+)
+# Driven from the open orders (status index), then each one's events (order_id index): the
+# timeline itself is never scanned.
+_ESCALATED = (
+    "SELECT o.order_no, e.to_value FROM orders o JOIN timeline_event e ON e.order_id = o.id "
+    "WHERE o.status IN ({statuses}) AND e.kind = 'escalated'"
+)
+_ESCALATED_SINCE = (
+    "SELECT e.id, o.order_no, e.to_value, e.detail FROM timeline_event e JOIN orders o ON o.id = e.order_id "
+    "WHERE e.id > :after AND e.id <= :upto AND e.kind = 'escalated' ORDER BY e.id"
+)
+#: The timeline event kind escalation writes (``Escalation.event``).
+ESCALATED = "escalated"
+
+
+def _waiting_statuses(include_held: bool) -> tuple[dict, str]:
+    statuses = OPEN + ((Status.HOLD.value,) if include_held else ())
+    params = {f"s{n}": s for n, s in enumerate(statuses)}
+    return params, ", ".join(f":{name}" for name in params)
+
+
+def waiting_rows(q: Query, priorities: Sequence[str], include_held: bool = False) -> list[WaitingRow]:
+    """The open orders (and held ones, ``include_held``) of these priorities, for escalation."""
+    if not priorities:
+        return []
+    params, statuses = _waiting_statuses(include_held)
+    wanted = {f"p{n}": p for n, p in enumerate(priorities)}
+    sql = _WAITING.format(statuses=statuses, priorities=", ".join(f":{name}" for name in wanted))
+    new = tuple.__new__  # as in queue_rows: a third of the NamedTuple constructor's cost
+    return [new(WaitingRow, (oid, no, priority, status, _time(since), _time(due), house or ""))
+            for oid, no, priority, status, since, due, house in q(sql, {**params, **wanted})]
+
+
+def escalated_levels(q: Query, include_held: bool = False) -> dict[str, int]:
+    """The highest level each waiting order has been escalated to, from its timeline (a new
+    sender starts from here, so nobody is told twice)."""
+    params, statuses = _waiting_statuses(include_held)
+    levels: dict[str, int] = {}
+    for no, level in q(_ESCALATED.format(statuses=statuses), params):
+        try:
+            value = int(level)
+        except (TypeError, ValueError):
+            continue
+        if value > levels.get(no, 0):
+            levels[no] = value
+    return levels
+
+
+def escalations_since(q: Query, after: int | None) -> tuple[int, list[tuple[int, str, int, dict]]]:
+    """The newest timeline event id, and the escalation events after ``after`` — ``(event id,
+    order no, level, detail)`` — oldest first; ``after`` None: only where the timeline ends now
+    (a session that starts is told of no escalation from before it)."""
+    last = q(_LAST_EVENT, {})[0][0] or 0
+    if after is None or last <= after:
+        return last, []
+    out = []
+    for event_id, no, level, detail in q(_ESCALATED_SINCE, {"after": after, "upto": last}):
+        if isinstance(detail, str):
+            try:
+                detail = orjson.loads(detail)
+            except orjson.JSONDecodeError:
+                detail = None
+        try:
+            value = int(level)
+        except (TypeError, ValueError):
+            continue
+        out.append((event_id, no, value, detail if isinstance(detail, dict) else {}))
+    return last, out
 
 
 def _same_address_counts(rows: Iterable[tuple]) -> dict[int, int]:

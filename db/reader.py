@@ -79,9 +79,12 @@ class Reader:
             return []
         return await self.read(reads.find_orders, probes, limit, True)
 
-    async def order_card(self, order_id: int, *, now: datetime | None = None) -> OrderCard | None:
-        """Everything the lifecycle card shows, read in one snapshot; None if there is no such order."""
-        return await self.read(reads.order_card, order_id, now or datetime.now(UTC))
+    async def order_card(self, order_id: int, *, now: datetime | None = None,
+                         reveal: frozenset[str] = frozenset()) -> OrderCard | None:
+        """Everything the lifecycle card shows, read in one snapshot; None if there is no such order.
+
+        Customer data masked but for the fields in ``reveal`` (see ``Store.order_card``)."""
+        return await self.read(reads.order_card, order_id, now or datetime.now(UTC), frozenset(reveal))
 
     async def operator_name(self, login: str) -> str:
         """The display name of an operator (the login itself when unknown)."""

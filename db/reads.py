@@ -1,5 +1,8 @@
 """The hot reads — lookup, the order card, an operator's name — as plain SQL, without SQLAlchemy.
 
+Customer data leaves here masked (``db.privacy``): lookup hits always, the order card unless the
+caller asks to ``reveal`` fields — search itself still matches on the real values.
+
 Every function takes ``q(sql, params) -> list[tuple]``: on SQLite the ``sqlite3`` driver itself
 (``db.reader``), on PostgreSQL a SQLAlchemy connection running ``text(sql)``. Parameters are
 ``:name`` style, which both accept. Keeping SQLAlchemy (and pydantic, through SQLModel) off this
@@ -16,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from db import search
 from db.codes import RETURN_STATES, ActorKind
+from db.privacy import mask_address, mask_address_line, mask_name, mask_phone, mask_text
 from db.views import (
     CustomerView,
     LineView,
@@ -43,7 +47,7 @@ _CARD_COLUMNS = (
     "raw_after_sale", "hold_reason", "total_fen", "paid_fen", "post_fee_fen", "discount_fen", "created_at",
     "paid_at", "ship_by", "priority", "tags", "presale", "buyer_note", "seller_memo", "receiver_name",
     "receiver_phone", "phone_kind", "province", "city", "district", "address_detail", "customer_id",
-    "customer_match",
+    "customer_match", "priority_why",
 )
 _CARD = (
     "SELECT " + ", ".join("s.name" if c == "shop_name" else f"o.{c}" for c in _CARD_COLUMNS)
@@ -98,17 +102,31 @@ def find_orders(q: Query, probes: list[search.Probe], limit: int, sqlite: bool) 
     for i in ids:
         row = by_id.get(i)
         if row is not None:
-            *head, paid_at, created_at, total_fen = row
-            hits.append(OrderHit(*head, utc(paid_at), utc(created_at), total_fen, ranked[i][1]))
+            oid, no, channel, shop, status, after_sale, name, phone, city, district, paid_at, created_at, total = row
+            hits.append(OrderHit(oid, no, channel, shop, status, after_sale, mask_name(name), mask_phone(phone),
+                                 city, district, utc(paid_at), utc(created_at), total, ranked[i][1]))
     return hits
 
 
-def order_card(q: Query, order_id: int, now: datetime) -> OrderCard | None:
-    """Everything the lifecycle card shows; call inside one read snapshot."""
+#: Timeline kinds whose old → new values are codes, statuses or numbers the desk wrote, never a
+#: customer's words: shown as they are. Every other kind's values go through ``mask_text``.
+_CODE_VALUES = frozenset({"created", "status", "status_regression", "aftersale", "ship", "duplicate_suspected",
+                          "priority", "hold", "held", "released", "lines", "picked", "packed", "shipped"})
+
+
+def order_card(q: Query, order_id: int, now: datetime, reveal: frozenset[str] = frozenset()) -> OrderCard | None:
+    """Everything the lifecycle card shows; call inside one read snapshot.
+
+    Masked (``db.privacy``) except the fields in ``reveal``: ``name`` (receiver and customer name),
+    ``phone`` (the receiver phone, and phone / ID numbers quoted in notes, the hold reason and the
+    timeline), ``address`` (the detail address). Whoever passes ``reveal`` has checked the
+    operator may see them and logged it.
+    """
     rows = q(_CARD, {"id": order_id})
     if not rows:
         return None
     row = dict(zip(_CARD_COLUMNS, rows[0], strict=True))
+    _mask_row(row, reveal)
     for name in ("created_at", "paid_at", "ship_by"):
         row[name] = utc(row[name])
     tags = row.pop("tags")
@@ -126,16 +144,45 @@ def order_card(q: Query, order_id: int, now: datetime) -> OrderCard | None:
         for pid, wh, carrier, waybill, state, printed, shipped, delivered, tracked, text in q(_PARCELS, params)
     )
     timeline = tuple(
-        TimelineItem(utc(at), kind, actor, name or actor, what, old, new, message)
+        _timeline_item(utc(at), kind, actor, name or actor, what, old, new, message, reveal)
         for at, kind, actor, name, what, old, new, message in q(_TIMELINE, params)
     )
     customer = None
     if customer_id is not None:
         names = q(_CUSTOMER, {"customer_id": customer_id})
         name = (names[0][0] if names else None) or row["receiver_name"]
+        if "name" not in reveal:
+            name = mask_name(name)
         others = q(_CUSTOMER_ORDERS, {"customer_id": customer_id})
         customer = _customer_view(order_id, customer_id, customer_match, name, others, now)
     return OrderCard(**row, lines=lines, parcels=parcels, timeline=timeline, customer=customer)
+
+
+def _mask_row(row: dict, reveal: frozenset[str]) -> None:
+    """Mask the card's own columns in place, but for the fields in ``reveal``."""
+    if "name" not in reveal:
+        row["receiver_name"] = mask_name(row["receiver_name"])
+    if "phone" not in reveal:
+        row["receiver_phone"] = mask_phone(row["receiver_phone"])
+        for name in ("buyer_note", "seller_memo", "hold_reason"):
+            if row[name]:
+                row[name] = mask_text(row[name])
+    if "address" not in reveal:
+        row["address_detail"] = mask_address(row["province"], row["city"], row["district"], row["address_detail"])
+
+
+def _timeline_item(at: datetime | None, actor_kind: str, actor_id: str, actor_name: str, kind: str,
+                   old: str | None, new: str | None, message: str | None, reveal: frozenset[str]) -> TimelineItem:
+    """One timeline event, with the customer data its texts quote masked as the card's fields are."""
+    if kind == "address":  # old → new receiver and address: "name phone place"
+        old = mask_address_line(old, reveal) if old else old
+        new = mask_address_line(new, reveal) if new else new
+    elif "phone" not in reveal and kind not in _CODE_VALUES:
+        old = mask_text(old) if old else old
+        new = mask_text(new) if new else new
+    if message and "phone" not in reveal:
+        message = mask_text(message)
+    return TimelineItem(at, actor_kind, actor_id, actor_name, kind, old, new, message)
 
 
 def operator_name(q: Query, login: str) -> str | None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
 from db.fields import normalise_query, strip_country_code
 
 _ID_LIKE = re.compile(r"^[0-9A-Za-z_\-]+$")
@@ -90,8 +89,20 @@ def compose(found: list[Probe]) -> tuple[str, dict]:
     return " UNION ALL ".join(parts), params
 
 
-def probes(query: str, *, dialect: str) -> list[Probe]:
-    """The index probes that answer ``query``, best first (empty for an empty query)."""
+def probes(query: str, *, dialect: str, limit: int = LIMIT) -> list[Probe]:
+    """The index probes that answer ``query``, best first (empty for an empty query).
+
+    ``limit``: most ids each probe returns (``deskapp export --query`` asks for more than a lookup shows).
+    """
+    found = _probes(query, dialect)
+    if limit == LIMIT:
+        return found
+    bound = f" LIMIT {LIMIT}"
+    return [Probe(p.kind, p.rank, p.sql.replace(bound, f" LIMIT {int(limit)}") if p.sql.endswith(bound) else p.sql,
+                  p.params) for p in found]
+
+
+def _probes(query: str, dialect: str) -> list[Probe]:
     q = normalise_query(query)
     if not q:
         return []

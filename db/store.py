@@ -55,6 +55,7 @@ from db.models import (
     TimelineEvent,
 )
 from db.reader import Reader
+from db.roles import permit
 from db.sanitize import clean_text, is_clean
 from db.views import Actor, OrderCard, OrderHit
 
@@ -219,9 +220,16 @@ class Store:
         async with self.engine.connect() as conn:
             return (await conn.execute(_BY_NO, {"q": order_no.strip()})).scalar()
 
-    async def order_card(self, order_id: int, *, now: datetime | None = None) -> OrderCard | None:
-        """Everything the lifecycle card shows, read in one snapshot; None if there is no such order."""
-        return await self._read(reads.order_card, order_id, now or datetime.now(UTC))
+    async def order_card(self, order_id: int, *, now: datetime | None = None,
+                         reveal: frozenset[str] = frozenset()) -> OrderCard | None:
+        """Everything the lifecycle card shows, read in one snapshot; None if there is no such order.
+
+        The receiver's name, phone and detail address (and phone numbers quoted in notes and the
+        timeline) come masked (``db.privacy``). ``reveal``: fields to return unmasked — any of
+        ``name``, ``phone``, ``address`` — the only way to get them. The caller has checked the
+        operator's ``reveal`` permission (``db.roles``) and logged the reveal (``db.access``).
+        """
+        return await self._read(reads.order_card, order_id, now or datetime.now(UTC), frozenset(reveal))
 
     async def operator_name(self, login: str) -> str:
         """The display name of an operator (the login itself when unknown)."""
@@ -240,7 +248,11 @@ class Store:
     # -- writes ------------------------------------------------------------------------------
 
     async def ensure_operator(self, login: str, display_name: str | None = None, role: str = "cs") -> None:
-        """Make sure an operator row exists for a login (first sign-in creates it)."""
+        """Make sure an operator row exists for a login (scripts, the demo, tests).
+
+        No permission is asked: the app and the CLI add people through
+        ``deskapp.services.auth`` (``resolve_operator``, ``add_operator``) instead.
+        """
         async with self.engine.connect() as conn:  # the common case needs no write lock
             if (await conn.execute(select(_op.id).where(_op.id == login))).scalar() is not None:
                 return
@@ -306,17 +318,27 @@ class Store:
             return order_id
 
     async def set_seller_memo(self, order_id: int, memo: str, *, actor: Actor) -> None:
-        """Replace the seller memo, recording old → new on the timeline."""
+        """Replace the seller memo, recording old → new on the timeline.
+
+        Needs ``edit_memo`` (``db.roles``): a refusal raises ``db.roles.Refused``, changes nothing
+        and is put on the access log.
+        """
         memo = clean_text(memo, multiline=True)
+        now = datetime.now(UTC)
         async with self.write() as conn:
-            old = (await conn.execute(select(_o.seller_memo).where(_o.id == order_id))).first()
-            if old is None:
-                raise OrderNotFound(order_id)
-            if old[0] == memo:
-                return
-            now = datetime.now(UTC)
-            await conn.execute(update(Order.__table__).where(_o.id == order_id).values(seller_memo=memo, updated_at=now))
-            await append_event(conn, order_id, actor, "memo", from_value=old[0], to_value=memo, at=now)
+            refused = await permit(conn, actor, "edit_memo", order_id=order_id, at=now)
+            if refused is None:
+                old = (await conn.execute(select(_o.seller_memo).where(_o.id == order_id))).first()
+                if old is None:
+                    raise OrderNotFound(order_id)
+                if old[0] == memo:
+                    return
+                await conn.execute(
+                    update(Order.__table__).where(_o.id == order_id).values(seller_memo=memo, updated_at=now)
+                )
+                await append_event(conn, order_id, actor, "memo", from_value=old[0], to_value=memo, at=now)
+        if refused is not None:
+            raise refused
 
     async def bulk_load(self, tables: dict[str, Sequence[dict]]) -> None:
         """Insert prepared rows into several tables in one write transaction (demo and imports).

@@ -2,7 +2,9 @@
 
 Plain frozen dataclasses — never ORM rows, never a session — so nothing lazy-loads after a session
 closed and widgets can hold them freely. Text in them is as stored (already cleaned at ingest);
-renderers still clean it again and never parse it as markup.
+renderers still clean it again and never parse it as markup. Customer data in them is masked
+(``db.privacy``: ``138****1234``, ``张*``, the address to the district) unless a caller asked
+``Store.order_card`` to reveal a field.
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ class OrderCard:
     timeline: tuple[TimelineItem, ...]
     customer: CustomerView | None = None
     extra: dict = field(default_factory=dict)
+    priority_why: str | None = None  # the rule (and rules-file version) that set the priority
 
     def to_json(self) -> dict:
         """A JSON-ready dict (times as ISO strings) for ``deskapp show --json``."""

@@ -4,7 +4,11 @@
                                                              open the app on the lookup screen
     deskapp demo [--db PATH] [--orders N] [--seed N] [--no-ui] [--rebuild] [--no-live]
     deskapp lookup QUERY [--db PATH] [--json]
-    deskapp show ORDER_NO [--db PATH] [--json]
+    deskapp show ORDER_NO [--db PATH] [--json] [--reveal name,phone,address --reason WHY]
+
+Customer names, phones and detail addresses are printed masked (138****1234, 张*, the address to
+the district); ``show --reveal`` prints the named fields unmasked for an operator allowed to, with
+a reason, one access-log record per field.
 
 Everything runs in one event loop (the Store's connections belong to it). Errors are logged to a
 file and reported as one plain line; no traceback reaches the terminal.
@@ -32,14 +36,16 @@ log = logging.getLogger("deskapp")
 
 
 def make_app(store, settings: Settings, *, operator_name: str | None = None,  # noqa: ANN001
-             clock: Callable[[], datetime] | None = None, sync=None):  # noqa: ANN001, ANN201
+             clock: Callable[[], datetime] | None = None, sync=None, **options):  # noqa: ANN001, ANN003, ANN201
     """Build the app around an opened Store: used by the CLI and by the tests alike.
 
     ``sync``: a ``deskapp.services.livesync.LiveSync`` to run in the background (default: none).
+    ``options``: the rest of ``DeskApp``'s keywords (``require_sign_in``, ``policy``, ``idle_clock`` …);
+    without ``require_sign_in`` the app starts signed in as ``settings.operator``.
     """
     from deskapp.app import DeskApp
 
-    return DeskApp(store, settings, operator_name=operator_name, clock=clock, sync=sync)
+    return DeskApp(store, settings, operator_name=operator_name, clock=clock, sync=sync, **options)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--lang", choices=["zh", "en"], help="interface language (default zh)")
     common.add_argument("--rules", help="warehouse rules file (default: $DESKAPP_RULES, ./deskapp.rules.toml, "
                                         "the user config directory's deskapp.rules.toml, else built-in defaults)")
+    common.add_argument("--escalation", help="escalation file (default: $DESKAPP_ESCALATION, ./deskapp.escalation.toml, "
+                                             "the user config directory's deskapp.escalation.toml, else none)")
     parser = argparse.ArgumentParser(prog="deskapp", parents=[common], description="deskapp 订单台")
     # Not in `common`: import, sync and config check take their own --config after the command.
     parser.add_argument("--config", help="connector config to sync in the background "
@@ -69,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", parents=[common], help="print one order's card")
     show.add_argument("order_no")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--reveal", metavar="FIELDS",
+                      help="print these fields unmasked: name,phone,address (needs the reveal permission and --reason; "
+                           "each field is recorded on the access log)")
+    show.add_argument("--reason", default="", help="why the customer's data is revealed (required with --reveal)")
     from deskapp.commands import register
 
     register(sub, common)  # import, config check: handlers in deskapp/commands/
@@ -87,6 +99,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     rules = find_rules_file(args.rules)
     settings.rules = str(rules) if rules is not None else None
+    from deskapp.settings import find_escalation_file
+
+    escalation = find_escalation_file(args.escalation)
+    settings.escalation = str(escalation) if escalation is not None else None
     return settings
 
 
@@ -140,23 +156,53 @@ async def run_app(settings: Settings, *, store=None, config: str | None = None, 
 
     The database: see :func:`sync_for_app`.
     """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # `ssh host` without a terminal (-T, or a command): the app would draw into a pipe and
+        # wait for keys that never come, holding the database open.
+        from widgets.i18n import tr
+
+        print(f"deskapp: {tr('app.needs_terminal')}", file=sys.stderr)
+        return 2
     if sync is None:
         sync = sync_for_app(settings, config, choose_db=store is None)
-    operator_name = None
     if store is None:
         from db.lazy import LazyStore, quick_reader
 
         reader = quick_reader(settings.db)
         if reader is not None:
             store = LazyStore(reader, login=settings.operator)
-            operator_name = await reader.operator_name(settings.operator)
         else:
             store = await _open_store(settings.db)
     try:
-        if operator_name is None:
-            await store.ensure_operator(settings.operator)
-            operator_name = await store.operator_name(settings.operator)
-        app = make_app(store, settings, operator_name=operator_name, sync=sync)
+        # Only operators of this database may open it; the first person to open an empty one
+        # becomes its admin (deskapp.services.auth). A LazyStore answers this from its Reader.
+        # An operator with a PIN, or a shared PC, starts on the sign-in screen (services.session).
+        import os
+
+        from deskapp.services.auth import PolicyError, bootstrap_text, load_policy
+        from deskapp.services.session import start_identity
+        from deskapp.settings import login_name, under_ssh
+        from widgets.i18n import language
+
+        try:
+            policy = load_policy(config)
+        except PolicyError as error:
+            print(f"deskapp: {error.text(language())}", file=sys.stderr)
+            return 2
+        ssh = under_ssh()
+        # named on purpose: --operator (the admin's ForceCommand), or DESKAPP_OPERATOR outside SSH
+        # (under SSH it is ignored: deskapp.settings.default_operator)
+        explicit = (not ssh and bool(os.environ.get("DESKAPP_OPERATOR"))) or settings.operator != login_name()
+        start = await start_identity(store, settings.operator, explicit=explicit, ssh=ssh)
+        if start.refusal is not None:
+            log.warning("refused %s: %s", start.refusal.login, start.refusal.reason)
+            print(f"deskapp: {start.refusal.text(language())}", file=sys.stderr)
+            return 2
+        who = start.operator
+        if who is not None and who.new_admin:
+            print(f"deskapp: {bootstrap_text(who.id, language())}", file=sys.stderr)
+        app = make_app(store, settings, operator_name=who.display_name if who else None, sync=sync, operator=who,
+                       require_sign_in=start.sign_in, preselect=start.preselect, policy=policy)
         try:
             await app.run_async()
         finally:
@@ -172,7 +218,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from db.store import Store
-    from deskapp.services.demo import build_demo
+    from deskapp.services.demo import add_demo_admin, build_demo
     from widgets.i18n import tr
 
     if not args.db:
@@ -212,6 +258,12 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         if target is not None:
             target.replace(path)
         console.print(tr("cli.demo.done", n=summary.orders, s=summary.seconds), markup=False)
+    # Whoever runs the demo may open it: an admin with the demo PIN, like every demo operator.
+    store = await Store.open(settings.db)
+    try:
+        await add_demo_admin(store, settings.operator)
+    finally:
+        await store.close()
     if args.no_ui:
         return 0
     from deskapp.services.livesync import LiveSync
@@ -284,11 +336,38 @@ async def run_show(args: argparse.Namespace, settings: Settings) -> int:
     from widgets.i18n import tr
 
     now = datetime.now(UTC)
+    fields = None
+    if getattr(args, "reveal", None) is not None:
+        from deskapp.services.reveal import RevealError, parse_fields
+
+        try:
+            fields = parse_fields(args.reveal)
+            if not args.reason.strip():
+                raise RevealError(tr("reveal.reason_needed"))
+        except RevealError as error:
+            print(f"deskapp: {error}", file=sys.stderr)
+            return 2
     _configured_db(settings)
     store = await _open_store(settings.db)
     try:
         order_id = await store.order_id_by_no(args.order_no)
-        card = await store.order_card(order_id, now=now) if order_id is not None else None
+        if order_id is None:
+            card = None
+        elif fields is None:
+            card = await store.order_card(order_id, now=now)
+        else:
+            from db.codes import ActorKind
+            from db.roles import Refused
+            from db.views import Actor
+            from deskapp.services.reveal import reveal_card
+            from widgets.i18n import language
+
+            try:
+                card = await reveal_card(store, order_id, fields, args.reason, Actor(ActorKind.OPERATOR,
+                                         settings.operator), via="cli", at=now)
+            except Refused as refused:
+                print(f"deskapp: {refused.text(language())}", file=sys.stderr)
+                return 2
     finally:
         await store.close()
     if card is None:
@@ -342,7 +421,7 @@ async def run_show(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deskapp`` console script."""
     args = _parser().parse_args(argv)
-    for name in ("db", "operator", "lang", "rules"):
+    for name in ("db", "operator", "lang", "rules", "escalation"):
         setattr(args, name, getattr(args, name, None))
     settings = _settings(args)
     from widgets.i18n import set_language, tr

@@ -13,8 +13,12 @@ from deskapp.__main__ import make_app
 from deskapp.services.demo import DEMO_NOW, build_demo
 from deskapp.settings import Settings
 
-OPERATOR = "wang"
+OPERATOR = "wang"  # customer service
 OPERATOR_NAME = "王小二"
+#: Who else works in the test database (db.roles: warehouse staff scan, a supervisor overrides checks).
+WAREHOUSE, WAREHOUSE_NAME = "qian", "钱小库"
+SUPERVISOR, SUPERVISOR_NAME = "zhou", "周主管"
+_NAMES = {OPERATOR: OPERATOR_NAME, WAREHOUSE: WAREHOUSE_NAME, SUPERVISOR: SUPERVISOR_NAME}
 
 
 def fixed_clock() -> datetime:
@@ -23,11 +27,13 @@ def fixed_clock() -> datetime:
 
 
 async def build_demo_db(path: Path, orders: int = 400, seed: int = 7) -> Path:
-    """A small deterministic demo database with our operator in it."""
+    """A small deterministic demo database with our operators in it."""
     store = await Store.open(path, synchronous="OFF")
     try:
         await build_demo(store, orders=orders, seed=seed, now=DEMO_NOW)
         await store.ensure_operator(OPERATOR, OPERATOR_NAME, role="cs")
+        await store.ensure_operator(WAREHOUSE, WAREHOUSE_NAME, role="warehouse")
+        await store.ensure_operator(SUPERVISOR, SUPERVISOR_NAME, role="supervisor")
     finally:
         await store.close()
     return path
@@ -38,20 +44,21 @@ def build_demo_db_sync(path: Path, orders: int = 400, seed: int = 7) -> Path:
     return asyncio.run(build_demo_db(path, orders, seed))
 
 
-def app_on(path: Path, *, lazy: bool = False):  # noqa: ANN201
+def app_on(path: Path, *, lazy: bool = False, operator: str = OPERATOR):  # noqa: ANN201
     """The app on an already migrated database; connections open inside the app's own loop.
 
     ``lazy``: as ``deskapp`` opens an existing file — reads from plain sqlite3 at once, the write
-    engine opened in the background after the first frame (``db.lazy``).
+    engine opened in the background after the first frame (``db.lazy``). ``operator``: who works
+    (:data:`OPERATOR`, customer service; :data:`WAREHOUSE`; :data:`SUPERVISOR`).
     """
-    settings = Settings(db=str(path), operator=OPERATOR, language="zh")
+    settings = Settings(db=str(path), operator=operator, language="zh")
     if lazy:
         reader = quick_reader(path)
         assert reader is not None, "an existing, current database opens lazily"
-        store = LazyStore(reader, login=OPERATOR)
+        store = LazyStore(reader, login=operator)
     else:
         store = Store(make_engine(path))
-    return make_app(store, settings, operator_name=OPERATOR_NAME, clock=fixed_clock)
+    return make_app(store, settings, operator_name=_NAMES.get(operator, operator), clock=fixed_clock)
 
 
 def screen_text(app) -> str:  # noqa: ANN001

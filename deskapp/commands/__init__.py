@@ -50,3 +50,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     from deskapp.commands.queue import add_parser as add_queue
 
     add_queue(sub, common)
+
+    from deskapp.commands.operators import add_parser as add_operators
+
+    add_operators(sub, common)
+
+    from deskapp.commands.audit import add_parser as add_audit
+
+    add_audit(sub, common)
+
+    from deskapp.commands.doctor import add_parser as add_doctor
+
+    add_doctor(sub, common)
+
+    from deskapp.commands.export import add_parser as add_export
+
+    add_export(sub, common)

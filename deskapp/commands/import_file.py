@@ -155,10 +155,19 @@ async def _ingest(plan, settings: Settings) -> int:  # noqa: ANN001
     from db.codes import ActorKind
     from db.store import Store
     from db.views import Actor
+    from deskapp.services.auth import Refusal, bootstrap_text, resolve_operator
+    from widgets.i18n import language
 
     store = await Store.open(settings.db)
     try:
-        await store.ensure_operator(settings.operator)
+        # Only an operator of this database imports into it (the first user of an empty one
+        # becomes its admin): an import never adds an operator by itself.
+        who = await resolve_operator(store, settings.operator)
+        if isinstance(who, Refusal):
+            print(f"deskapp: {who.text(language())}", file=sys.stderr)
+            return 2
+        if who.new_admin:
+            print(bootstrap_text(who.id, language()), file=sys.stderr)
         result = await run_import(store, plan, actor=Actor(ActorKind.OPERATOR, settings.operator),
                                   progress=_progress("writing"))
     finally:
@@ -177,6 +186,7 @@ def _print_preview(plan) -> None:  # noqa: ANN001
     from rich.table import Table
     from rich.text import Text
 
+    from db.privacy import mask_address, mask_name, mask_phone
     from widgets.format import money, status_label
     from widgets.i18n import language
 
@@ -196,10 +206,12 @@ def _print_preview(plan) -> None:  # noqa: ANN001
             items = "; ".join(f"{line.sku}×{line.quantity}" for line in order.lines[:3])
             if len(order.lines) > 3:
                 items += f" +{len(order.lines) - 3}"
-            address = order.province + order.city + order.district + order.address_detail
+            # masked as everywhere else (db.privacy): enough to see each column landed in its field
+            detail = mask_address(order.province, order.city, order.district, order.address_detail)
+            address = order.province + order.city + order.district + detail
             table.add_row(*(Text(clean_text(v)) for v in (
-                order.channel_order_id, status_label(order.status), order.receiver_name, order.receiver_phone,
-                address[:40], items, money(order.paid_fen),
+                order.channel_order_id, status_label(order.status), mask_name(order.receiver_name),
+                mask_phone(order.receiver_phone), address[:40], items, money(order.paid_fen),
             )))
         console.print(table)
     if plan.problems:

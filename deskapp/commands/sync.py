@@ -1,9 +1,16 @@
-"""``deskapp sync [--once [--reconcile DAYS]] [--config deskapp.toml]``: the connectors, headless, for a shared server.
+"""``deskapp sync [--once [--reconcile DAYS]] [--config deskapp.toml] [--escalation FILE]``: the connectors, headless, for a shared server.
 
 Runs one sync worker per configured shop until SIGTERM or Ctrl+C (a clean stop: the running
 batch commits or rolls back, the lease is given back), or one pass with ``--once``. Only one
 process per database syncs at a time (the lease); a second one waits its turn. Logs go to the
 config's ``log_file`` (else deskapp's log file), never to the terminal.
+
+Beside the sync (not with ``--once``), the order checks and — with an escalation file
+(``--escalation``, ``$DESKAPP_ESCALATION``, ``./deskapp.escalation.toml`` or the user config
+directory's) — escalation of unshipped urgent orders to the group robots, one sender per database
+(``deskapp.services.escalation_runner``). An escalation file with any problem (an unset robot
+variable included: this process is meant to send) stops the command before it starts: every
+problem is printed and it exits 2.
 
 The database: ``--db``, else ``DESKAPP_DB``, else the config's ``db``, else the default. Syncing
 into another database than the config's ``db`` is said in one line before it starts.
@@ -19,10 +26,11 @@ import sys
 from datetime import timedelta
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import Any
 
 from db.sanitize import clean_text
 from deskapp.commands.config_check import default_config_path
-from deskapp.settings import Settings
+from deskapp.settings import Settings, shown_db
 
 log = logging.getLogger("deskapp.sync")
 
@@ -51,6 +59,11 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
     from deskapp.settings import choose_db, same_db
     from widgets.i18n import language
 
+    escalation = None
+    if not args.once:
+        escalation = _escalation_config(getattr(args, "escalation", None))
+        if escalation is False:
+            return 2
     path = Path(args.config) if args.config else default_config_path()
     try:
         config = load(path)
@@ -67,8 +80,8 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
     db = choose_db(settings, config.db)
     if config.db and not same_db(db, config.db):
         given = "--db" if settings.db_origin == "flag" else "DESKAPP_DB"
-        print(f"deskapp sync: 同步到 {given} 指定的 {clean_text(db)}，而不是 {path} 中的 db = {clean_text(config.db)}"
-              f" / syncing into {clean_text(db)} ({given}), not db = {clean_text(config.db)} from {path}",
+        print(f"deskapp sync: 同步到 {given} 指定的 {clean_text(shown_db(db))}，而不是 {path} 中的 db = {clean_text(shown_db(config.db))}"
+              f" / syncing into {clean_text(shown_db(db))} ({given}), not db = {clean_text(shown_db(config.db))} from {path}",
               file=sys.stderr, flush=True)
     store = await Store.open(db)
     try:
@@ -85,14 +98,27 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            print(f"deskapp sync: {len(workers)} shops → {db} (Ctrl+C stops)", file=sys.stderr, flush=True)
-            log.info("sync started: %d shops, database %s", len(workers), db)
+            print(f"deskapp sync: {len(workers)} shops → {clean_text(shown_db(db))} (Ctrl+C stops)", file=sys.stderr, flush=True)
+            log.info("sync started: %d shops, database %s", len(workers), shown_db(db))
             checks = asyncio.create_task(Checker(store).run_forever(CHECK_INTERVAL_S, stop), name="order checks")
+            escalating = None
+            if escalation is not None:
+                from deskapp.services.escalation_runner import EscalationRunner
+
+                async def get_store() -> Store:
+                    return store
+
+                runner = EscalationRunner(escalation[1], get_store)
+                escalating = asyncio.create_task(runner.run(stop), name="escalation")
+                print(f"deskapp sync: 升级提醒 / escalation: {escalation[0]}", file=sys.stderr, flush=True)
             try:
                 await run_workers(workers, stop)
             finally:
                 stop.set()
                 await checks
+                if escalating is not None:
+                    await escalating
+                    await runner.close()
             log.info("sync stopped")
             return 0
     finally:
@@ -119,6 +145,27 @@ async def _once(store, workers, reconcile_days: float | None = None) -> int:  # 
         print(f"{report.connector}: {state} · fetched {report.fetched} · new {r.inserted} · updated {r.updated}"
               f" · unchanged {r.unchanged} · quarantined {r.quarantined}", flush=True)
     return 0 if all(report.ok for report in reports) else 1
+
+
+def _escalation_config(explicit: str | None) -> tuple[Path, Any] | bool | None:
+    """The escalation file to run beside the sync: (path, config); None: no file, or switched off;
+    False: it has problems (all printed)."""
+    from deskapp.services.escalation_runner import load as load_escalation
+    from deskapp.settings import find_escalation_file
+    from widgets.i18n import language
+
+    path = find_escalation_file(explicit)
+    if path is None:
+        return None
+    loaded = load_escalation(path)
+    if loaded.problems:
+        print(f"deskapp sync: {path}:", file=sys.stderr)
+        for problem in loaded.problems:
+            print("  · " + clean_text(problem.text(language())), file=sys.stderr)
+        return False
+    if loaded.config is None or not loaded.config.enabled:
+        return None
+    return path, loaded.config
 
 
 def _log_to(path: Path) -> None:

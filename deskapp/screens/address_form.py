@@ -10,12 +10,15 @@ worker thread, and what they found is shown under the fields:
   candidates — Enter in a field goes to it, arrows and Enter pick one;
 * pasting a whole address (name and phone mixed in) into the detail field splits it into the fields;
 * warnings (landline of another city, a legacy name) never block; blocks (a conflict, an invalid
-  phone, a missing receiver / phone / street) refuse Ctrl+S with the reason shown.
+  phone, a missing receiver / phone / street) refuse Ctrl+S with the reason shown; Ctrl+S again on
+  the same fields saves anyway for a supervisor or admin (``override_check`` in ``db.roles``; the
+  service layer refuses anyone else, and the hold stays until someone releases it).
 
 Saving is ``db.edits.save_address``: the fields, their derived columns and an ``address`` timeline
 event with old → new under the agent; an order held only for address or phone problems is released
 in the same transaction. Nothing is ever rewritten without the agent pressing the key that does it.
 Everything shown from the order is a stranger's text: Input values and Content objects, never markup.
+The card shows the receiver masked; the form reads the real fields itself (:func:`unmasked_fields`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from db.edits import (
     NotEditable,
     save_address,
 )
+from db.roles import Refused
 from db.sanitize import clean_text
 from db.store import InvalidOrder, OrderNotFound
 from deskapp.screens.base import localize_bindings
@@ -56,7 +60,7 @@ from deskapp.services.address import (
 )
 from deskapp.services.phone import PhoneCheck, check_phone
 from widgets.footer import DeskFooter
-from widgets.i18n import tr
+from widgets.i18n import language, tr
 
 if TYPE_CHECKING:
     from deskapp.app import DeskApp
@@ -188,7 +192,7 @@ class AddressForm(ModalScreen[AddressSaved | None]):
     | :- | :- |
     | enter | Apply the fix shown ("回车改为 …"), or go to the candidates; else the next field. |
     | up/down, enter | In the candidates: pick one. |
-    | ctrl+s | Save — refused, with the reason, while a blocking problem stands. |
+    | ctrl+s | Save — refused, with the reason, while a blocking problem stands (again: a supervisor saves anyway). |
     | escape | Close without saving. |
     """
 
@@ -221,14 +225,19 @@ class AddressForm(ModalScreen[AddressSaved | None]):
 
     app: DeskApp
 
-    def __init__(self, order_id: int, order_no: str, fields: AddressFields) -> None:
+    def __init__(self, order_id: int, order_no: str, fields: AddressFields | None = None) -> None:
+        """``fields``: what to edit; None reads the order's real (unmasked) fields when the form
+        opens (:func:`unmasked_fields`) — the fields stay disabled until they are there."""
         super().__init__()
         self.order_id = order_id
         self.order_no = order_no
+        self._loading = fields is None
+        fields = fields or AddressFields()
         self.original = AddressFields(**{n: clean_text(v) for n, v in fields.as_dict().items()})
         self.assessment: Assessment | None = None
         self._timer: Timer | None = None
         self._note: tuple[str, AddressFields] | None = None  # what a key just did, while the fields stay so
+        self._override: AddressFields | None = None  # refused for a blocking problem: Ctrl+S again overrides
         localize_bindings(self)
 
     # -- layout
@@ -260,6 +269,39 @@ class AddressForm(ModalScreen[AddressSaved | None]):
 
     def on_mount(self) -> None:
         self._warm_up()
+        if self._loading:
+            for name, _ in FIELDS:
+                self._input(name).disabled = True
+            self._load()
+            return
+        self.query_one("#detail", Input).focus()
+        self._check()
+
+    @work(group="address-load", exit_on_error=False)
+    async def _load(self) -> None:
+        """The order's real receiver and address into the fields (a card shows them masked)."""
+        from deskapp.services.reveal import RevealError
+
+        try:
+            fields = await unmasked_fields(self.app.store, self.order_id, self.app.actor, at=self.app.clock())
+        except (Refused, RevealError) as refused:
+            text = refused.text(language()) if isinstance(refused, Refused) else str(refused)
+            self.app.notify(text, severity="error", markup=False, timeout=6)
+            self.dismiss(None)
+            return
+        if not self.is_attached:
+            return
+        if fields is None:
+            self.app.notify(tr("card.not_found"), severity="error", markup=False)
+            self.dismiss(None)
+            return
+        self.original = AddressFields(**{n: clean_text(v) for n, v in fields.as_dict().items()})
+        self._loading = False
+        for name, column in FIELDS:
+            widget = self._input(name)
+            widget.value = getattr(self.original, column)
+            widget.cursor_position = len(widget.value)
+            widget.disabled = False
         self.query_one("#detail", Input).focus()
         self._check()
 
@@ -406,7 +448,8 @@ class AddressForm(ModalScreen[AddressSaved | None]):
         self.dismiss(None)
 
     def action_save(self) -> None:
-        self._save()
+        if not self._loading:  # nothing to save before the real fields are in
+            self._save()
 
     @work(group="address-save", exclusive=True, exit_on_error=False)
     async def _save(self) -> None:
@@ -415,13 +458,24 @@ class AddressForm(ModalScreen[AddressSaved | None]):
         if not self.is_attached:
             return
         self.show(result)
+        override = False
         if result.blocking:
-            self._refuse(tr("addr.blocked", reason=clean_text(result.blocking[0].message)))
-            return
+            if self._override != fields:
+                # The first Ctrl+S is refused with the reason; a second one on the same fields asks
+                # to save anyway, which the service layer allows a supervisor only (db.roles).
+                self._override = fields
+                self._refuse(tr("addr.blocked", reason=clean_text(result.blocking[0].message))
+                             + " · " + tr("addr.override_hint"))
+                return
+            override = True
+        self._override = None
         store = await self.app.full_store()
         try:
             saved = await save_address(store, self.order_id, fields, self.app.actor, expected=self.original,
-                                       clean=True, at=self.app.clock())
+                                       clean=not override, override=override, at=self.app.clock())
+        except Refused as refused:
+            self._refuse(refused.text(language()))
+            return
         except AddressChanged:
             self._refuse(tr("addr.changed_meanwhile"))
             return
@@ -434,7 +488,8 @@ class AddressForm(ModalScreen[AddressSaved | None]):
         if not saved.changed:
             self.app.notify(tr("addr.unchanged"), markup=False, timeout=2)
         else:
-            self.app.notify(tr("addr.saved_released" if saved.released else "addr.saved"), markup=False, timeout=3)
+            key = "addr.saved_override" if override else "addr.saved_released" if saved.released else "addr.saved"
+            self.app.notify(tr(key), markup=False, timeout=3)
         self.dismiss(saved)
 
     def _refuse(self, why: str) -> None:
@@ -446,9 +501,33 @@ class AddressForm(ModalScreen[AddressSaved | None]):
         self.app.notify(why, severity="error", markup=False, timeout=4)
 
 
+#: What the address form reads unmasked: it edits the receiver's real name, phone and street.
+EDIT_REVEAL = frozenset({"name", "phone", "address"})
+
+
+#: The reason recorded when opening the address form reveals the receiver.
+EDIT_REASON = "修改地址"
+
+
+async def unmasked_fields(store, order_id: int, actor, *, at=None) -> AddressFields | None:  # noqa: ANN001
+    """The order's real receiver and address, for editing them; None when the order is gone.
+
+    Cards and lists show these masked (``db.privacy``): reading them for the form is a reveal like
+    any other — the ``reveal`` permission checked and one access-log record per field, reason
+    「修改地址」 (``deskapp.services.reveal.reveal_card``; raises ``Refused`` / ``RevealError``).
+    Saving the edit is checked on its own (``edit_address`` in ``db.edits.save_address``).
+    """
+    from deskapp.services.reveal import reveal_card
+
+    card = await reveal_card(store, order_id, EDIT_REVEAL, EDIT_REASON, actor, via="address_form", at=at)
+    return None if card is None else AddressFields.of(card)
+
+
 def form_for(card: object) -> AddressForm:
-    """The address form of an order card (``db.views.OrderCard``)."""
-    return AddressForm(card.id, card.order_no, AddressFields.of(card))  # type: ignore[attr-defined]
+    """The address form of an order card (``db.views.OrderCard``): the card's fields are masked,
+    so the form reads the real ones itself when it opens (:func:`unmasked_fields`)."""
+    return AddressForm(card.id, card.order_no)  # type: ignore[attr-defined]
 
 
-__all__ = ["DEBOUNCE_S", "AddressForm", "Assessment", "assess", "fix_changes", "form_for", "place_text"]
+__all__ = ["DEBOUNCE_S", "EDIT_REASON", "EDIT_REVEAL", "AddressForm", "Assessment", "assess", "fix_changes", "form_for", "place_text",
+           "unmasked_fields"]

@@ -40,6 +40,8 @@ class DeskScreen(Screen):
         localize_bindings(self)
 
     def header(self) -> DeskHeader:
-        """The header every screen shows: the app's clock, operator and sync state."""
+        """The header every screen shows: the app's clock, operator (name and role) and sync state."""
         app = self.app
-        return DeskHeader(clock=app.clock, operator=app.operator_name, sync_state=app.sync_state)
+        words = getattr(app, "role_words", None)
+        return DeskHeader(clock=app.clock, operator=app.operator_name, role=words() if words else "",
+                          sync_state=app.sync_state)

@@ -33,6 +33,7 @@ from textual.widgets.option_list import Option
 
 from db import checks as pool
 from db.edits import AddressSaved
+from db.roles import Refused
 from db.sanitize import clean_text
 from deskapp.screens.address_form import form_for
 from deskapp.screens.base import DeskScreen, localize_bindings
@@ -40,7 +41,7 @@ from deskapp.screens.connectors import KeyedTable
 from deskapp.screens.quarantine import ConfirmScreen
 from widgets.footer import DeskFooter
 from widgets.format import channel_label, duration, fit, short_time
-from widgets.i18n import tr
+from widgets.i18n import language, tr
 
 if TYPE_CHECKING:
     from db.checks import HeldOrder
@@ -392,6 +393,8 @@ class ExceptionsScreen(DeskScreen):
         store = await self.app.full_store()
         try:
             await pool.release(store, order.id, reason, self.app.actor, at=self.app.clock())
+        except Refused as refused:  # the role may not (a blocking check needs a supervisor): say why
+            self.app.notify(refused.text(language()), severity="error", markup=False, timeout=6)
         except (ValueError, LookupError):
             self.app.notify(tr("exc.not_held"), severity="warning", markup=False)
         else:
@@ -418,6 +421,8 @@ class ExceptionsScreen(DeskScreen):
         store = await self.app.full_store()
         try:
             await pool.cancel(store, order.id, reason, self.app.actor, at=self.app.clock())
+        except Refused as refused:
+            self.app.notify(refused.text(language()), severity="error", markup=False, timeout=6)
         except (ValueError, LookupError):
             self.app.notify(tr("exc.cannot_cancel"), severity="warning", markup=False)
         else:

@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
+from db.privacy import mask_payload, mask_text
 from db.sanitize import clean_text
 from widgets.footer import DeskFooter
 from widgets.format import fit, short_time
@@ -41,15 +42,16 @@ LIST_LIMIT = 200
 
 
 def pretty_payload(payload: str) -> str:
-    """A stored payload for reading: JSON indented (CJK as is), anything else as text; cleaned.
+    """A stored payload for reading: JSON indented (CJK as is), anything else as text; cleaned, and
+    the receiver's phone, address and name masked (``db.privacy.mask_payload``) like every screen.
 
     JSON escapes C0 controls inside strings (``\\u001b``), so they show as inert text; C1 controls
     and bidi overrides, which it leaves as they are, are removed by ``clean_text``.
     """
     try:
-        text = json.dumps(json.loads(payload), ensure_ascii=False, indent=2)
+        text = json.dumps(mask_payload(json.loads(payload)), ensure_ascii=False, indent=2)
     except (ValueError, RecursionError):
-        text = payload
+        text = mask_text(payload)
     if len(text) > PAYLOAD_SHOWN:
         text = text[:PAYLOAD_SHOWN] + "\n…"
     return clean_text(text, multiline=True).expandtabs(4)

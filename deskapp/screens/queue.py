@@ -26,7 +26,10 @@ no column adds an ambiguous-width character of its own (some CJK terminals draw 
 a one-second timer checks the rules file (a change re-prioritises the open queue), synced changes
 recompute the orders they affect, and a full recompute runs every few minutes. It starts with the
 app when a rules file is configured, else when the queue is first opened. A broken rules file is
-shown as a toast once and on the queue screen until fixed; the previous rules stay in force.
+shown as a toast once and on the queue screen until fixed; the previous rules stay in force. It also
+looks at escalation's S breaker every second (a lease any process may hold): while it is tripped
+the summary line starts with "S 熔断中 至 14:30", and when it trips or clears the whole queue is
+recomputed (the rules grant A instead of a new S meanwhile: ``deskapp.services.queue``).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ from deskapp.services.queue import (
 )
 from deskapp.services.rules import priority_rank
 from deskapp.services.scan import MAX_CODE, STEPS, ScanResult, Step, advance
-from deskapp.services.sla import BoardThresholds, Colour
+from deskapp.services.sla import CHINA, BoardThresholds, Colour
 from widgets.footer import DeskFooter
 from widgets.format import channel_label, fit, money, status_label
 from widgets.i18n import language, tr
@@ -158,7 +161,10 @@ class QueueRunner:
             if check.new_error and check.error is not None:
                 self.app.notify(check.error.text(language()), title=tr("q.rules_rejected"), severity="error",
                                 timeout=12, markup=False)
-            full = check.changed or self._full or time.monotonic() - self._last_full >= FULL_EVERY_S
+            # The S breaker tripped or cleared (in any process): judge every order again, so the
+            # ones it held back at A get S as soon as the cool-down ends.
+            breaker = await self.service.check_breaker()
+            full = check.changed or breaker or self._full or time.monotonic() - self._last_full >= FULL_EVERY_S
             ids, self._ids = self._ids, set()
             result = None
             if full:
@@ -664,7 +670,12 @@ class QueueScreen(DeskScreen):
         parts.extend(self._filter_words())
         if self.station is not None:
             parts.append(tr("q.station_is", station=tr(f"scan.step.{self.station}")))
-        self._set("#q-summary", Content(" · ".join(p for p in parts if p)))
+        summary = Content(" · ".join(p for p in parts if p))
+        until = self.runner.service.s_breaker(now)
+        if until is not None:  # first, so an 80-column line never cuts it off
+            summary = Content.assemble((tr("q.s_breaker", t=f"{until.astimezone(CHINA):%H:%M}"), "bold red"),
+                                       " · ", summary)
+        self._set("#q-summary", summary)
         if self.board_view:
             self._show_board(now, counts)
 

@@ -1498,6 +1498,7 @@ async def build_demo(
         counts = await _load_from_child(store, orders, seed, now, progress)
     else:
         counts = await _load_in_process(store, orders, seed, now, progress)
+    await _give_pins(store, now)
     return DemoSummary(
         orders=orders,
         lines=counts["lines"],
@@ -1506,6 +1507,54 @@ async def build_demo(
         customers=counts["customers"],
         seconds=time.perf_counter() - started,
     )
+
+
+#: Every demo operator's PIN, so the sign-in screen can be shown.
+DEMO_PIN = "0000"
+
+
+@cache
+def demo_pin_hash() -> str:
+    """The Argon2 hash of :data:`DEMO_PIN`, made once per process (argon2 is slow on purpose)."""
+    from deskapp.services.auth import hash_pin
+
+    return hash_pin(DEMO_PIN)
+
+
+async def _give_pins(store: Store, now: datetime) -> None:
+    """Every demo operator gets :data:`DEMO_PIN` (one hash for all) and a creation time."""
+    from sqlalchemy import update
+
+    from db.models import Operator
+
+    pin_hash = await asyncio.to_thread(demo_pin_hash)
+    async with store.write() as conn:
+        await conn.execute(update(Operator.__table__).where(Operator.__table__.c.pin_hash.is_(None))
+                           .values(pin_hash=pin_hash, created_at=now))
+
+
+async def add_demo_admin(store: Store, login: str, *, at: datetime | None = None) -> bool:
+    """Make the person running the demo an admin of it (display name = login, PIN :data:`DEMO_PIN`),
+    unless they already are an operator there. True when added."""
+    from sqlalchemy import insert, select
+
+    from db.access import append_access
+    from db.models import Operator
+
+    op = Operator.__table__.c
+    async with store.engine.connect() as conn:  # the usual case: already there, no write needed
+        if (await conn.execute(select(op.id).where(op.id == login))).first() is not None:
+            return False
+    pin_hash = await asyncio.to_thread(demo_pin_hash)
+    at = at or datetime.now(UTC)
+    async with store.write() as conn:
+        if (await conn.execute(select(op.id).where(op.id == login))).first() is not None:
+            return False
+        await conn.execute(insert(Operator.__table__).values(
+            id=login, display_name=login, role="admin", active=True, pin_hash=pin_hash, failed_pins=0, created_at=at))
+        await append_access(conn, login, "operator_added", reason="demo", at=at,
+                            detail={"operator": login, "role": "admin", "demo": True})
+    return True
 
 
 async def _load_in_process(store: Store, orders: int, seed: int, now: datetime, progress) -> dict:  # noqa: ANN001

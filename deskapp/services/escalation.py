@@ -17,8 +17,12 @@ Every ``interval_seconds`` the :class:`EscalationWorker` fetches the open queue 
   event); if the S pile is still over the limit at the next check it trips again with a new alert.
 * **Who hears it.** Each level names people (name, group robot, @mentions). A :class:`Tick` carries
   one :class:`~connectors.notify.Notice` per (level, robot) listing that level's orders, and in-app
-  :class:`Toast` texts. :class:`NotifySender` hands notices to the robots (``connectors.notify``:
-  WeCom / DingTalk / Feishu, signed, batched under their limits) and toasts to a callback.
+  :class:`Toast` texts (level 1 information, 2 warning, 3 error). :class:`NotifySender` hands notices
+  to the robots (``connectors.notify``: WeCom / DingTalk / Feishu, signed, batched under their limits)
+  and toasts to a callback.
+
+Wired to a database (one sender per database, toasts in every session, the breaker seen by every
+process) by :mod:`deskapp.services.escalation_runner`.
 
 An order is *waiting* unless its status is shipped or later, or cancelled (any other status — paid,
 review, allocating, a warehouse step — counts); held orders are left alone unless
@@ -33,6 +37,7 @@ environment variable (``webhook_env``, ``secret_env``), never written in the fil
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import inspect
 import logging
@@ -169,6 +174,13 @@ class EscalationConfig:
             out.append(after)
         return tuple(out)
 
+    def priorities(self) -> tuple[str, ...]:
+        """The priorities whose orders a check must see: those that escalate, and S for the breaker."""
+        wanted = {p for level in self.levels for p in level.after}
+        if self.breaker is not None:
+            wanted.add("S")
+        return tuple(p for p in PRIORITIES if p in wanted)
+
     def waiting(self, status: str) -> bool:
         """Whether an order with ``status`` is still waiting for the warehouse."""
         if status in DONE_STATUSES:
@@ -276,6 +288,10 @@ class Escalator:
         """When the tripped breaker resets (None: not tripped)."""
         return self._open_until
 
+    def restore_breaker(self, until: datetime | None) -> None:
+        """The breaker as another process left it: tripped until ``until`` (None: not tripped)."""
+        self._open_until = until
+
     def grants_s(self, now: datetime | None = None) -> bool:
         """Whether new orders may be given priority S now (False while the breaker cools down)."""
         if self._open_until is None:
@@ -289,6 +305,7 @@ class Escalator:
         seen: set[str] = set()
         escalations: list[Escalation] = []
         waiting = s_waiting = 0
+        limits: dict[str, tuple[timedelta, ...]] = {}
         for order in queue:
             if not config.waiting(str(order.status)):
                 continue
@@ -300,7 +317,10 @@ class Escalator:
             if order.priority == "S":
                 s_waiting += 1
             waited = now - order.waiting_since
-            reached = sum(1 for after in config.thresholds(order.priority) if waited >= after)
+            steps = limits.get(order.priority)
+            if steps is None:
+                steps = limits[order.priority] = config.thresholds(order.priority)
+            reached = sum(1 for after in steps if waited >= after)
             previous = self._sent.get(order.order_no, 0)
             if reached > previous:
                 level = config.levels[reached - 1]
@@ -393,14 +413,8 @@ def _compose(config: EscalationConfig, escalations: Sequence[Escalation], breake
             lines.append(f"Over to: {_names(level.notify, 'en')}" if language == "en"
                          else f"请 {_names(level.notify, 'zh')} 处理")
         notices += _route(level.notify, title, lines, level.number)
-        numbers = [clean_text(e.order.order_no) for e in here]
-        shown = ("、" if language != "en" else ", ").join(numbers[:TOAST_ORDERS])
-        if len(numbers) > TOAST_ORDERS:
-            shown += (f" and {len(numbers) - TOAST_ORDERS} more" if language == "en"
-                      else f" 等 {len(numbers)} 张")
-        told = _names(level.notify, language)
-        message = shown + ((f" — told {told}" if language == "en" else f"；已通知 {told}") if told else "")
-        toasts.append(Toast(title, message, "error" if level.number == MAX_LEVELS else "warning"))
+        toasts.append(level_toast(level.number, level.name, [e.order.order_no for e in here],
+                                  [p.name for p in level.notify], language))
     if breaker is not None and config.breaker is not None:
         rule = config.breaker
         if breaker.kind == "tripped" and breaker.until is not None:
@@ -424,6 +438,39 @@ def _compose(config: EscalationConfig, escalations: Sequence[Escalation], breake
             else:
                 toasts.append(Toast("熔断已解除", "恢复新增 S 级订单", "information"))
     return tuple(notices), tuple(toasts)
+
+
+#: A toast's severity by escalation level.
+LEVEL_SEVERITY = {1: "information", 2: "warning", 3: "error"}
+
+
+def level_toast(level: int, name: str, order_nos: Sequence[str], told: Sequence[str], language: str = "zh") -> Toast:
+    """The in-app toast for orders that reached ``level`` (``told``: the names of who was notified).
+
+    Order numbers come from platforms: cleaned of terminal controls here, shown as plain text.
+    """
+    numbers = [clean_text(n) for n in order_nos]
+    shown = ("、" if language != "en" else ", ").join(numbers[:TOAST_ORDERS])
+    if len(numbers) > TOAST_ORDERS:
+        shown += (f" and {len(numbers) - TOAST_ORDERS} more" if language == "en"
+                  else f" 等 {len(numbers)} 张")
+    names = (", " if language == "en" else "、").join(clean_text(n) for n in told)
+    message = shown + ((f" — told {names}" if language == "en" else f"；已通知 {names}") if names else "")
+    return Toast(_level_title(level, clean_text(name), len(numbers), language), message,
+                 LEVEL_SEVERITY.get(level, "error"))
+
+
+def breaker_toast(tripped: bool, until: datetime | None, language: str = "zh") -> Toast:
+    """The toast for a breaker another process tripped (``until``: when it resets) or that reset."""
+    if not tripped:
+        if language == "en":
+            return Toast("Circuit breaker reset", "New orders may be given S priority again", "information")
+        return Toast("熔断已解除", "恢复新增 S 级订单", "information")
+    at = until.astimezone(CHINA).strftime("%H:%M") if until is not None else "?"
+    if language == "en":
+        return Toast("Circuit breaker: too many S orders waiting",
+                     f"No new S priority until {at} (China time); clear the S orders already waiting first", "error")
+    return Toast("熔断：S 级待发订单超过上限", f"暂停新增 S 级，{at}（北京时间）恢复；请先处理已在等待的 S 级订单", "error")
 
 
 def _route(people: Sequence[Person], title: str, lines: Sequence[str], level: int) -> list[Routed]:
@@ -456,15 +503,17 @@ class NotifySender:
     """
 
     def __init__(self, robots: Mapping[str, Robot], toast: Callable[[Toast], object] | None = None, *,
-                 language: str = "zh") -> None:
+                 language: str = "zh", tick_toasts: bool = True) -> None:
         self.robots = dict(robots)
         self.toast = toast
         self.language = language
+        self.tick_toasts = tick_toasts
+        """False: only robot failures are toasted (the runner toasts escalations from the timeline)."""
         self._last_error: dict[str, str | None] = {}
 
     async def deliver(self, tick: Tick | None) -> list[Delivery]:
         """Send ``tick``'s toasts and notices (and flush what robots still queue); the deliveries."""
-        if tick is not None:
+        if tick is not None and self.tick_toasts:
             for toast in tick.toasts:
                 self._show(toast)
         wanted: dict[str, list[Notice]] = {}
@@ -514,13 +563,16 @@ class EscalationWorker:
     """Runs the check every ``interval`` seconds: fetch the queue, decide, send. Never raises out.
 
     ``fetch()`` returns the open queue (sync or async). ``on_tick(tick)`` (sync or async) gets every
-    tick with decisions, for the timeline events (:meth:`Escalation.event`) — called after sending.
-    A failure in any step is logged and the loop goes on.
+    tick with decisions, for the timeline events (:meth:`Escalation.event`) — called *before*
+    sending, so that a sender stalled past its turn cannot make the next one send the same again;
+    it returns False when this process may no longer send (its lease is gone): the tick's notices
+    are then dropped, for the new sender decides them. A failure in any step is logged and the loop
+    goes on (a failed ``on_tick`` still sends: people hear of it even if the record is missing).
     """
 
     def __init__(self, escalator: Escalator, fetch: QueueFetcher, sender: NotifySender, *,
                  interval: float | None = None,
-                 on_tick: Callable[[Tick], Awaitable[None] | None] | None = None) -> None:
+                 on_tick: Callable[[Tick], Awaitable[bool | None] | bool | None] | None = None) -> None:
         self.escalator = escalator
         self.fetch = fetch
         self.sender = sender
@@ -537,23 +589,28 @@ class EscalationWorker:
             queue = self.fetch()
             if inspect.isawaitable(queue):
                 queue = await queue
-            tick = self.escalator.decide(list(queue), now)
+            # In a thread: 50,000 waiting orders take ~0.2 s to judge, a hitch on an app's UI loop.
+            tick = await asyncio.to_thread(self.escalator.decide, list(queue), now)
         except Exception:  # the loop must outlive a bad read
             self.failures += 1
             log.exception("escalation: could not check the queue")
+        if tick is not None and self.on_tick is not None and (tick.escalations or tick.breaker):
+            try:
+                result = self.on_tick(tick)
+                if inspect.isawaitable(result):
+                    result = await result
+                if result is False:
+                    log.warning("escalation: no longer the sender; %d notice(s) left to the next one",
+                                len(tick.notices))
+                    tick = dataclasses.replace(tick, notices=(), toasts=())
+            except Exception:
+                self.failures += 1
+                log.exception("escalation: on_tick failed")
         try:
             await self.sender.deliver(tick)  # with no tick it still flushes queued notices
         except Exception:
             self.failures += 1
             log.exception("escalation: could not send notices")
-        if tick is not None and self.on_tick is not None and (tick.escalations or tick.breaker):
-            try:
-                result = self.on_tick(tick)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.failures += 1
-                log.exception("escalation: on_tick failed")
         return tick
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

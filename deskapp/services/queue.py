@@ -30,6 +30,13 @@ What is stored, and why that way:
 
 Rules that read ``now`` (``hours_since_paid``) change only when a recompute runs: on a rule
 change, on synced changes (the orders affected), and every :data:`FULL_EVERY_S` seconds.
+
+**The S breaker.** While escalation's circuit breaker is tripped (too many S orders waiting; a
+lease named :data:`S_BREAKER_LEASE` held until the cool-down ends, so every process sees it), a
+recompute grants A where the rules would grant S to an order not already S, and its
+``priority_why`` says so: "S 通道已满（熔断至 14:30），按 A 处理：VIP 大单（vip-big）". Orders already S
+keep it. The first recompute after the cool-down grants S again (the app's runner recomputes
+everything when it sees the breaker clear).
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ from deskapp.services.rules import (
     RulesWatcher,
     priority_rank,
 )
-from deskapp.services.sla import BoardThresholds, Colour, Deadline
+from deskapp.services.sla import CHINA, BoardThresholds, Colour, Deadline
 
 if TYPE_CHECKING:
     from db.store import Store
@@ -74,6 +81,8 @@ FULL_EVERY_S = 300.0
 #: Orders per write transaction: the sync runner waits for the lock no longer than one batch.
 WRITE_BATCH = 1000
 _WHY_MAX = 256
+#: The lease a tripped S breaker holds until its cool-down ends (``deskapp.services.escalation_runner``).
+S_BREAKER_LEASE = "s-breaker"
 
 
 def utc_now() -> datetime:
@@ -109,6 +118,7 @@ class Outcome(NamedTuple):
     has_source: bool
     hold: str | None
     reasons: tuple[Reason, ...]
+    held_back: datetime | None = None  # the S breaker gave A instead of S, until then
 
     @property
     def sla_due(self) -> datetime | None:
@@ -124,6 +134,15 @@ def outcome_of(row: FactRow, decision: Decision, due: Deadline | None) -> Outcom
         why = clean_text(f"{first.rule_name}（{first.rule_id}）")[:_WHY_MAX]
     return Outcome(row.id, decision.priority, why, due, decision.tag_texts, row.channel_tags, row.has_source,
                    decision.hold, decision.reasons)
+
+
+def hold_back_s(outcome: Outcome, stored_priority: str, until: datetime) -> Outcome:
+    """While the S breaker is tripped (until ``until``): A instead of a new S, and why in plain words.
+    An order already S keeps it; any other outcome is unchanged."""
+    if outcome.priority != "S" or stored_priority == "S":
+        return outcome
+    why = f"S 通道已满（熔断至 {until.astimezone(CHINA):%H:%M}），按 A 处理：{outcome.why or '默认级别'}"
+    return outcome._replace(priority="A", why=clean_text(why)[:_WHY_MAX], held_back=until)
 
 
 def merge_tags(stored: Sequence[str], rule_tags: Sequence[str], known: Collection[str],
@@ -182,6 +201,8 @@ def plan(state: dbq.Current | FactRow, outcome: Outcome, *, known: Collection[st
     }
     if added or removed:
         detail["tags"] = [list(state.tags), list(tags)]
+    if outcome.held_back is not None:
+        detail["s_breaker_until"] = _iso(outcome.held_back)
     if state.sla_due != due:
         detail["sla_due"] = [_iso(state.sla_due), _iso(due)]
         if outcome.due is not None:
@@ -263,8 +284,27 @@ class QueueService:
         """Why the rules file on disk is not in force (the previous rules are), or None."""
         self.clock = clock
         self.last: Recomputed | None = None
+        self.s_breaker_until: datetime | None = None
+        """When the tripped S breaker ends, as last looked at (None: not tripped)."""
         self._known = tag_texts(self.rules)
         self._lock = asyncio.Lock()
+
+    async def check_breaker(self) -> bool:
+        """Look at the S breaker (a lease row every process sees); True when it changed since the
+        last look (tripped, cleared, or tripped again with another end)."""
+        from db.ingest import lease_holder
+
+        store = await self._get_store()
+        held = await lease_holder(store, S_BREAKER_LEASE, now=self.clock())
+        until = held[1] if held is not None else None
+        changed = until != self.s_breaker_until
+        self.s_breaker_until = until
+        return changed
+
+    def s_breaker(self, now: datetime) -> datetime | None:
+        """When the tripped S breaker ends, if it is still tripped at ``now``."""
+        until = self.s_breaker_until
+        return until if until is not None and now < until else None
 
     async def check_rules(self, *, force: bool = False) -> RulesCheck:
         """Look at the rules file (in a thread: loading compiles the conditions)."""
@@ -293,9 +333,13 @@ class QueueService:
                 return Recomputed(0, (), (), rules.version, 0.0)
             rows = await dbq.read(store, dbq.fact_rows, wanted, store.dialect == "sqlite", now)
             known = frozenset(self._known)
+            await self.check_breaker()
+            until = self.s_breaker(now)
 
             def work() -> tuple[list[Outcome], int]:
                 outcomes, errors = decide(rules, rows, now)
+                if until is not None:
+                    outcomes = [hold_back_s(o, row.priority, until) for row, o in zip(rows, outcomes, strict=True)]
                 pending = [o for row, o in zip(rows, outcomes, strict=True) if differs(row, o, known)]
                 return pending, errors
 

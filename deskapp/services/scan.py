@@ -24,7 +24,9 @@ order's ``status`` / ``wh_step`` and one timeline event under the signed-in oper
 "scanned", "started_at", "ended_at", "seconds", "started_by", "station"}`` so step durations can be
 measured (``started_at`` is when the step before ended; None when nobody recorded it).
 
-A refused scan (:data:`REFUSALS`) writes nothing at all. ``station``: a scanner set to one step
+A refused scan (:data:`REFUSALS`) writes nothing at all — except, when the operator's role may not
+confirm warehouse steps (``refused``: ``advance_step`` in ``db.roles``), one access-log record of
+the attempt. ``station``: a scanner set to one step
 (a packing bench) refuses an order whose next step is another one (``wrong_step``), so an order
 that skipped picking cannot be packed by mistake.
 """
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING
 from db import queue as dbq
 from db.codes import AfterSale, Status
 from db.fields import normalise_query
+from db.roles import Refused, permit
 from db.sanitize import clean_text
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ STEPS: tuple[Step, ...] = (Step.ALLOCATE, Step.PICK, Step.PACK, Step.SHIP)
 
 #: Why a scan can be refused (each has a message saying what to do: ``scan.err.<code>``).
 REFUSALS = ("empty", "unknown", "ambiguous", "unpaid", "review", "held", "cancelled", "shipped", "refund",
-            "wrong_step", "no_waybill", "changed")
+            "wrong_step", "no_waybill", "changed", "refused")
 
 #: After-sale states that stop an unshipped order at the warehouse door.
 _STOPPING = frozenset({AfterSale.REFUND_REQUESTED, AfterSale.REFUNDING, AfterSale.REFUNDED,
@@ -88,11 +91,14 @@ class ScanResult:
     seconds: float | None = None  # how long the step took, when its start is known
     before: str = ""  # the order's progress before: paid review allocating picked packed hold shipped …
     detail: str = ""  # the hold reason, the after-sale state, the number of orders found …
+    refused: Refused | None = None  # code "refused": the operator may not confirm warehouse steps
 
     def message(self) -> str:
         """The line the scan screen shows, in the interface language (plain text)."""
-        from widgets.i18n import tr
+        from widgets.i18n import language, tr
 
+        if self.refused is not None:
+            return tr("scan.err.refused", detail=self.refused.text(language()))
         if self.ok:
             text = tr(f"scan.ok.{self.code}", no=clean_text(self.order_no))
             if self.seconds is not None:
@@ -134,6 +140,11 @@ async def advance(store: Store, raw: str, actor: Actor, *, station: Step | None 
         return ScanResult(False, "empty" if not code else "unknown", code[:MAX_CODE])
     at = at or datetime.now(UTC)
     async with store.write() as conn:
+        # Who may scan is read inside this transaction (db.roles); a refusal commits only its
+        # access-log record.
+        refused = await permit(conn, actor, "advance_step", at=at)
+        if refused is not None:
+            return ScanResult(False, "refused", code, refused=refused)
         ids = await dbq.scan_targets(conn, code)
         if not ids and code.upper() != code:
             code = code.upper()  # a waybill typed or scanned in lower case

@@ -137,10 +137,15 @@ def test_cli_previews_confirms_and_never_shows_a_traceback(tmp_path: Path, capsy
     assert main(["--db", db, "--operator", "bob", "import", csv_path, "--channel", "pos"]) == 1
     out = capsys.readouterr()
     assert "可导入 3 个订单" in out.out and "第 5 行" in out.out and "--yes" in out.err
+    assert "张*" in out.out and "138****5678" in out.out  # the preview is masked (db.privacy)
+    assert "张三" not in out.out and "13812345678" not in out.out and "文三路" not in out.out
     assert main(["--db", db, "--operator", "bob", "import", csv_path, "--channel", "pos", "--yes"]) == 0
     assert "新增 3" in capsys.readouterr().out
-    assert main(["--db", db, "--lang", "en", "import", csv_path, "--channel", "pos", "--yes"]) == 0
+    assert main(["--db", db, "--operator", "bob", "--lang", "en", "import", csv_path, "--channel", "pos",
+                 "--yes"]) == 0
     assert "0 new, 0 updated, 3 unchanged" in capsys.readouterr().out
+    assert main(["--db", db, "--operator", "eve", "import", csv_path, "--channel", "pos", "--yes"]) == 2
+    assert "eve 还不是本库的操作员" in capsys.readouterr().err  # bob, the first, is its admin; eve is nobody
     assert main(["--db", db, "import", str(tmp_path / "nope.xlsx"), "--channel", "pos"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "找不到文件" in err and "Traceback" not in err

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList
 
+from db.access import recent
 from db.store import Store
 from deskapp.screens import address_form
 from deskapp.screens.address_form import AddressForm
 from deskapp.screens.card import CardScreen
 from deskapp.screens.exceptions import ExceptionsScreen, ReasonDialog
 from deskapp.screens.quarantine import ConfirmScreen
-from tests.appkit import OPERATOR, app_on, screen_text
+from tests.appkit import OPERATOR, SUPERVISOR, app_on, screen_text
 from tests.heldorders import add_held_orders, order_state
 from widgets.i18n import set_language
 
@@ -93,7 +94,7 @@ async def test_held_orders_are_grouped_by_reason_with_counts_and_todays_kpi(
 
 async def test_release_asks_for_a_reason_and_puts_it_on_record(demo_db: Path, held: dict[str, int]) -> None:
     order_id = held["T-TEST-1"]
-    app = app_on(demo_db)
+    app = app_on(demo_db, operator=SUPERVISOR)  # a blocking check holds it: releasing it overrides the check
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await _open(pilot)
         await _pick(pilot, screen, order_id)
@@ -111,7 +112,7 @@ async def test_release_asks_for_a_reason_and_puts_it_on_record(demo_db: Path, he
         assert _groups(screen) == [("全部", 7), ("地址冲突", 2), ("其他", 5)]
     state, timeline = await order_state(demo_db, order_id)
     assert state["status"] == "paid"
-    assert timeline[-1] == ("released", "operator", OPERATOR, "hold", "paid", "客户确认是真实订单")
+    assert timeline[-1] == ("released", "operator", SUPERVISOR, "hold", "paid", "客户确认是真实订单")
 
 
 async def test_cancel_asks_for_a_reason_and_a_confirmation(demo_db: Path, held: dict[str, int]) -> None:
@@ -166,6 +167,14 @@ async def test_e_fixes_the_address_straight_from_the_list(demo_db: Path, held: d
         assert ("地址冲突", 1) in _groups(screen)
     state, _ = await order_state(demo_db, order_id)
     assert (state["status"], state["city"]) == ("paid", "杭州市")
+    # the form showed the real receiver: that read is on record like any reveal, by who and why
+    store = await Store.open(demo_db)
+    try:
+        reveals = [(r.operator_id, r.field, r.reason) for r in await recent(store, 20, kind="reveal")
+                   if r.order_id == order_id]
+    finally:
+        await store.close()
+    assert sorted(reveals) == [(OPERATOR, f, "修改地址") for f in ("address", "name", "phone")]
 
 
 async def test_nothing_held_says_so(tmp_path: Path) -> None:

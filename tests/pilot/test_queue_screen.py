@@ -21,7 +21,7 @@ from db.store import NewLine, NewOrder, Store
 from db.views import Actor
 from deskapp.screens.queue import QueueScreen
 from deskapp.services.demo import DEMO_NOW
-from tests.appkit import app_on, screen_text
+from tests.appkit import WAREHOUSE, app_on, screen_text
 from widgets.i18n import set_language
 
 RULES = """
@@ -116,7 +116,7 @@ async def _events(path: Path) -> int:
 
 async def test_scans_at_the_bench_advance_or_refuse_loudly(demo_db: Path) -> None:
     await add_orders(demo_db)
-    app = app_on(demo_db)
+    app = app_on(demo_db, operator=WAREHOUSE)  # warehouse staff confirm steps (db.roles)
     bells = []
     app.bell = lambda: bells.append(1)
     async with app.run_test(size=(100, 30)) as pilot:

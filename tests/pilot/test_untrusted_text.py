@@ -89,7 +89,7 @@ async def test_every_screen_shows_hostile_text_as_inert_literal_text(demo_db: Pa
         table = app.screen.query_one(ResultsTable)
         assert table.highlighted_order == order_id
         lookup_svg = app.export_screenshot()
-        assert "毒蛇[bold" in screen_text(app)  # a long name is cut to its column, still literal
+        assert "毒**" in screen_text(app)  # the name masked (db.privacy): nothing of it to interpret
 
         await pilot.press("enter")
         await app.workers.wait_for_complete()
@@ -118,7 +118,13 @@ def test_cli_output_is_inert(
     assert "[bold red]x[/]" in shown and "尾" in shown
     assert main(["lookup", "毒蛇", "--db", str(demo_db), "--json"]) == 0
     found = capsys.readouterr().out
-    assert json.loads(found)[0]["receiver_name"] == "毒蛇[bold red]x[/]"
+    assert json.loads(found)[0]["receiver_name"] == "毒***"  # masked
+    # revealed, the name is the literal text it was
+    assert main(["show", "6660000000000000001", "--db", str(demo_db), "--operator", "wang", "--json",
+                 "--reveal", "name", "--reason", "核对收货人"]) == 0
+    revealed = capsys.readouterr().out
+    assert json.loads(revealed)["receiver_name"] == "毒蛇[bold red]x[/]"
     for char in DANGEROUS:
         assert char not in shown
         assert char not in found
+        assert char not in revealed

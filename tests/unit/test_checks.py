@@ -136,6 +136,8 @@ async def test_a_changed_order_is_checked_again(store: Store) -> None:
 
 
 async def test_release_and_cancel_are_a_persons_decision_on_record(store: Store) -> None:
+    # R1 is held by a blocking check: releasing it as it is overrides the check (a supervisor's call).
+    await store.ensure_operator("alice", "王小丽", role="supervisor")
     await ingest(store, [new("R1", city="宁波市"), new("C1", buyer_note="测试")], actor=SYNC, at=T0)
     await Checker(store).run_once()
     r1 = (await state(store, "R1"))

@@ -30,6 +30,7 @@ from db.ingest import (
 )
 from db.migrate import downgrade, upgrade
 from db.models import Order, OrderLine, Parcel, QuarantineEntry, TimelineEvent
+from db.privacy import FIELDS
 from db.store import NewLine, NewOrder, NewParcel, Store
 from db.views import Actor
 
@@ -58,7 +59,7 @@ async def counts(store: Store) -> dict[str, int]:
 
 
 async def timeline(store: Store, no: str) -> list[tuple[str, str | None, str | None, str]]:
-    card = await store.order_card(await store.order_id_by_no(no))
+    card = await store.order_card(await store.order_id_by_no(no), reveal=FIELDS)  # what is recorded, unmasked
     return [(e.kind, e.from_value, e.to_value, e.actor_id) for e in card.timeline]
 
 
@@ -106,7 +107,7 @@ async def test_new_orders_arrive_whole_and_searchable(store: Store) -> None:
     result = await ingest(store, batch, actor=SYNC, at=T0)
     assert (result.inserted, result.updated, result.unchanged, result.events) == (2, 0, 0, 2)
     assert await counts(store) == {"orders": 2, "order_line": 3, "parcel": 1, "timeline_event": 2, "quarantine": 0}
-    card = await store.order_card(await store.order_id_by_no("TB1"))
+    card = await store.order_card(await store.order_id_by_no("TB1"), reveal=FIELDS)
     assert (card.shop_name, card.status, card.receiver_name) == ("淘宝旗舰店", "shipped", "欧阳娜娜")
     assert [(l.sku, l.quantity) for l in card.lines] == [("SKU-A", 2), ("SKU-B", 1)]
     assert [(p.waybill_no, p.lines) for p in card.parcels] == [("SF100", (("SKU-A", 2),))]
@@ -157,7 +158,7 @@ async def test_changes_are_applied_and_each_recorded(store: Store) -> None:
     )
     result = await ingest(store, [changed], actor=SYNC)
     assert (result.updated, result.changed_ids) == (1, [await store.order_id_by_no("TB1")])
-    card = await store.order_card(result.changed_ids[0])
+    card = await store.order_card(result.changed_ids[0], reveal=FIELDS)
     assert (card.status, card.raw_status, card.after_sale, card.seller_memo, card.total_fen) == (
         "shipped", "WAIT_BUYER_CONFIRM_GOODS", "refunding", "加急", 5000)
     assert card.address_detail == "文二路2号" and [l.quantity for l in card.lines] == [2]
@@ -193,6 +194,7 @@ async def test_desk_decisions_survive_the_channel_repeating_itself(store: Store)
     async with store.write() as conn:  # a rule / operator moved it on to review, the rules made it S
         await conn.execute(update(Order.__table__).where(Order.__table__.c.id == order_id).values(status="review",
                                                                                                   priority="S"))
+    await store.ensure_operator("alice", "王小丽", role="cs")
     await store.set_seller_memo(order_id, "客服改的备注", actor=ALICE)
     # the channel changes only the buyer note; it still says "paid" and still has its old memo (and an
     # order made by an older deskapp, whose snapshot holds another starting priority, is no different)
@@ -370,7 +372,7 @@ async def test_upgrade_from_0001_keeps_orders_and_downgrade_keeps_them_too(empty
 
     store = await Store.open(empty_db_url)
     try:
-        assert (await store.order_card(1)).receiver_name == "赵小六"
+        assert (await store.order_card(1, reveal=FIELDS)).receiver_name == "赵小六"
         result = await ingest(store, [order("TB1", status="shipped", receiver_name="赵小六"), order("TB2")],
                               actor=SYNC, cursor=CursorUpdate(KEY, T0))
         assert (result.updated, result.inserted) == (1, 1)

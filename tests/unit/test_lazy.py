@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 async def _pool(path: Path) -> int:
     store = await Store.open(path)
     try:
+        await store.ensure_operator("li", "李霞", role="cs")  # may change memos (db.roles)
         return await store.add_order(
             NewOrder(channel="taobao", shop_code="shop1", channel_order_id="T1", order_no="T1",
                      created_at=datetime(2026, 11, 1, tzinfo=UTC), receiver_name="张三"),
@@ -37,7 +38,7 @@ async def test_a_current_file_answers_before_the_store_opens_and_writes_wait_for
         await lazy.set_seller_memo(order_id, "改地址", actor=Actor("operator", "li"))  # opens the Store
         card = await lazy.order_card(order_id)
         assert card.seller_memo == "改地址" and card.timeline[-1].actor_id == "li"
-        assert await lazy.operator_name("li") == "li"  # the login was registered on open
+        assert await lazy.operator_name("li") == "李霞"
     finally:
         await lazy.close()
 

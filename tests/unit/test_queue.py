@@ -383,6 +383,7 @@ async def test_the_timeline_is_the_change_feed_and_changed_rows_merge_into_place
     assert none is None and (await svc.changes(last)) == (last, [])
 
     # elsewhere: a scan ships nothing but moves one order; new rules re-prioritise others; one is cancelled
+    await store.ensure_operator("wang", "王仓管", role="warehouse")
     await advance(store, "1005", Actor(ActorKind.OPERATOR, "wang"), at=NOW)
     svc.rules = rules(RULES.replace('notes.contains("加急")', 'notes.contains("加急") || amount_fen == 1990 && '
                                                               'created_at < now - duration("2h")'))
@@ -397,3 +398,19 @@ async def test_the_timeline_is_the_change_feed_and_changed_rows_merge_into_place
     assert [r for r in merged if r.id != ids["1003"]] == full  # the same rows, in the same order as SQL
     assert ids["1003"] in {r.id for r in merged}  # written without an event: only a full read sees it
     assert next(r for r in merged if r.id == ids["1005"]).progress == "allocating"
+
+
+async def test_the_card_says_which_rule_made_an_order_urgent(store: Store) -> None:
+    from rich.console import Console
+
+    from widgets.order_card import card_facts
+
+    ids = await add(store, new("1001", buyer_note="请加急，谢谢"), new("1002"))
+    await service(store).recompute()
+
+    urgent, plain = await store.order_card(ids["1001"]), await store.order_card(ids["1002"])
+    console = Console(width=100, record=True)
+    console.print(card_facts(urgent, NOW))
+    assert urgent.priority_why == "加急（urgent）" and "A · 加急（urgent）" in console.export_text()
+    console.print(card_facts(plain, NOW))
+    assert plain.priority_why is None and console.export_text().count("加急（urgent）") == 0  # export cleared it

@@ -31,6 +31,9 @@ def chinese():
 
 
 async def add(store: Store, no: str, **fields) -> int:
+    # the scanners are warehouse staff, who may confirm warehouse steps (db.roles)
+    await store.ensure_operator("zhaolei", "赵磊", role="warehouse")
+    await store.ensure_operator("sunpeng", "孙鹏", role="warehouse")
     created = T0 - timedelta(hours=3)
     fields.setdefault("paid_at", created + timedelta(minutes=2))
     await ingest(store, [NewOrder("taobao", "tb1", f"TB{no}", created, order_no=no, modified_at=created,

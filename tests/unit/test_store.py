@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from db.models import ActorKind, Parcel, ParcelLine, TimelineEvent
+from db.privacy import FIELDS
 from db.store import NewLine, NewOrder, OrderNotFound, Store, append_event
 from db.views import Actor
 
@@ -226,7 +227,7 @@ async def test_hits_carry_what_the_result_row_shows(store: Store) -> None:
     )
     (hit,) = await store.find_orders("TB1")
     assert (hit.channel, hit.shop_name, hit.status, hit.receiver_name, hit.receiver_phone) == (
-        "taobao", "tb-main", "shipped", "张三", "138****5678"
+        "taobao", "tb-main", "shipped", "张*", "138****5678"  # masked: a result row never shows more
     )
     assert (hit.city, hit.district, hit.total_fen, hit.paid_at, hit.created_at) == ("杭州市", "西湖区", 12_900, T0, T0)
 
@@ -345,6 +346,7 @@ async def test_add_order_records_who_created_it(store: Store) -> None:
 
 
 async def test_seller_memo_change_is_on_the_timeline(store: Store) -> None:
+    await store.ensure_operator("alice", "王小丽", role="cs")
     order_id = await add(store, "TB1", seller_memo="旧备注")
     await store.set_seller_memo(order_id, "新备注\n第二行", actor=ALICE)
     assert (await store.order_card(order_id)).seller_memo == "新备注\n第二行"
@@ -385,7 +387,7 @@ async def test_text_stored_via_add_order_comes_back_clean(store: Store) -> None:
         tags=["加急\x1b[5m"],
         lines=[NewLine("SKU\x1b[1m-1", "杯子\x1b]8;;http://x/\x07链接\x1b]8;;\x07", combo_sku="C\x1b[0m1")],
     )
-    card = await store.order_card(order_id)
+    card = await store.order_card(order_id, reveal=FIELDS)
     assert card.order_no == "TB1" and card.channel_order_id == "TB1"
     assert card.shop_name == "shop-1"
     assert card.receiver_name == "张三"
@@ -403,7 +405,7 @@ async def test_markup_looking_text_is_stored_literally(store: Store) -> None:
         store, "TB1", receiver_name="[bold red]x[/]", buyer_note="[@click=app.quit]退出[/]",
         address_detail="[link=https://evil.example]点[/link]",
     )
-    card = await store.order_card(order_id)
+    card = await store.order_card(order_id, reveal=FIELDS)
     assert card.receiver_name == "[bold red]x[/]"
     assert card.buyer_note == "[@click=app.quit]退出[/]"
     assert card.address_detail == "[link=https://evil.example]点[/link]"
@@ -445,6 +447,7 @@ async def test_bulk_loaded_orders_are_found_and_later_adds_still_work(store: Sto
     # ordinary writes after a bulk load draw fresh ids (same shop, a new shop, a new customer ...)
     added = await add(store, "TB3", receiver_phone="13700001111", lines=[NewLine("SKU-B")], minutes=120)
     await add(store, "PDD4", channel="pdd", shop="pdd-1", receiver_phone="13911112222", minutes=130)
+    await store.ensure_operator("alice", "王小丽", role="cs")
     await store.set_seller_memo(2, "批量导入", actor=ALICE)
     assert added > 2
     assert (await store.order_card(added)).customer.id == 1
