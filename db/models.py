@@ -68,8 +68,6 @@ class Order(SQLModel, table=True):
         Index("ix_orders_customer_paid", "customer_id", "paid_at"),
         Index("ix_orders_unchecked", "id", sqlite_where=text("checked_at IS NULL"),
               postgresql_where=text("checked_at IS NULL")),
-        # ix_orders_open_queue (the warehouse queue's columns, open orders only) is made by migration
-        # 0006 alone: its columns differ per database (PostgreSQL has no btree order for JSON)
     )
 
     id: int | None = Field(default=None, primary_key=True)
