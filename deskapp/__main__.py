@@ -145,7 +145,8 @@ def sync_for_app(settings: Settings, config: str | None, *, choose_db: bool = Tr
     return sync
 
 
-async def run_app(settings: Settings, *, store=None, config: str | None = None, sync=None) -> int:  # noqa: ANN001
+async def run_app(settings: Settings, *, store=None, config: str | None = None, sync=None,  # noqa: ANN001
+                  sign_in_note: str = "") -> int:
     """Open the store and run the app until the agent quits.
 
     An existing, current SQLite file opens lazily (``db.lazy``): the lookup screen answers from
@@ -202,7 +203,8 @@ async def run_app(settings: Settings, *, store=None, config: str | None = None, 
         if who is not None and who.new_admin:
             print(f"deskapp: {bootstrap_text(who.id, language())}", file=sys.stderr)
         app = make_app(store, settings, operator_name=who.display_name if who else None, sync=sync, operator=who,
-                       require_sign_in=start.sign_in, preselect=start.preselect, policy=policy)
+                       require_sign_in=start.sign_in, preselect=start.preselect, policy=policy,
+                       sign_in_note=sign_in_note)
         try:
             await app.run_async()
         finally:
@@ -270,7 +272,15 @@ async def run_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     # Live: the platform emulators run in this process (shop "live1", apart from the built
     # shops) and the app's workers sync them every second, so orders keep arriving on screen.
-    return await run_app(settings, sync=LiveSync.off() if args.no_live else LiveSync.demo())
+    from deskapp.services.demo import DEMO_PIN
+
+    example = Path(__file__).resolve().parents[1] / "deskapp.rules.example.toml"
+    if settings.rules is None and example.is_file():
+        # no rules file of one's own: the demo's queue shows the documented example's S/A/B lanes
+        # (built-in defaults have no priority rules, and would put every demo order at C)
+        settings.rules = str(example)
+    return await run_app(settings, sync=LiveSync.off() if args.no_live else LiveSync.demo(),
+                         sign_in_note=tr("signin.demo_pin", pin=DEMO_PIN))
 
 
 def _remove_sqlite(path: Path) -> None:

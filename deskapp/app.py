@@ -94,6 +94,7 @@ class DeskApp(App):
         preselect: str | None = None,
         policy: SecurityPolicy | None = None,
         idle_clock: Callable[[], float] | None = None,
+        sign_in_note: str = "",
     ) -> None:
         """``operator``: who works (else ``settings.operator``, read after the first frame);
         ``require_sign_in``: nobody is signed in yet — the sign-in screen comes first (``run_app``
@@ -104,6 +105,8 @@ class DeskApp(App):
         self.store = store
         self.settings = settings
         self.require_sign_in = require_sign_in
+        self.sign_in_note = sign_in_note
+        """One more line under the PIN box (the demo says its PIN there)."""
         self.preselect = preselect
         self.operator_info: OperatorInfo | None = None if require_sign_in else operator
         """The signed-in operator (None before the first sign-in)."""

@@ -131,7 +131,9 @@ class SignInScreen(ModalScreen[OperatorInfo | None]):
             with Vertical(id="signin-pin-row"):
                 yield Static(Content(""), id="signin-who", classes="gate-title")
                 yield Input(id="signin-pin", password=True, max_length=8, restrict=r"[0-9]*")
-                yield Static(Content(tr("signin.pin_hint")), id="signin-pin-hint", classes="gate-hint")
+                note = getattr(app, "sign_in_note", "")
+                yield Static(Content(tr("signin.pin_hint") + (f"\n{note}" if note else "")), id="signin-pin-hint",
+                             classes="gate-hint")
             yield Static(Content(""), id="signin-message", classes="gate-message")
         yield DeskFooter()
 
