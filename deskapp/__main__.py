@@ -292,8 +292,7 @@ def _configured_db(settings: Settings) -> None:
     """``deskapp lookup`` / ``show`` read the database the app would open: ``--db``, else
     ``DESKAPP_DB``, else the default config file's ``db``, else the default."""
     from connectors.config import read
-    from deskapp.commands.config_check import default_config_path
-    from deskapp.settings import choose_db
+    from deskapp.settings import choose_db, default_config_path
 
     path = default_config_path()
     if settings.db_origin == "default" and path.is_file():

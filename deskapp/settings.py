@@ -101,35 +101,35 @@ def same_db(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def find_rules_file(explicit: str | None = None) -> Path | None:
-    """The warehouse rules file: ``--rules``, else ``$DESKAPP_RULES``, else ``./deskapp.rules.toml``,
-    else the user config directory's ``deskapp.rules.toml`` (beside ``deskapp.toml``), else None
-    (built-in defaults). A named file is returned even if it does not exist yet: the app then
-    says so and keeps the defaults until it appears."""
-    named = explicit or os.environ.get("DESKAPP_RULES")
+def find_config_file(name: str, variable: str, explicit: str | None = None) -> Path | None:
+    """One of deskapp's files: ``explicit`` (a command-line option), else ``$variable``, else
+    ``./name``, else the user config directory's ``name``, else None. A named file is returned even
+    if it does not exist (yet): whoever opens it says so."""
+    named = explicit or os.environ.get(variable)
     if named:
         return Path(named).expanduser()
-    here = Path("deskapp.rules.toml")
+    here = Path(name)
     if here.is_file():
         return here
     from platformdirs import user_config_dir
 
-    user = Path(user_config_dir("deskapp", appauthor=False)) / "deskapp.rules.toml"
+    user = Path(user_config_dir("deskapp", appauthor=False)) / name
     return user if user.is_file() else None
+
+
+def default_config_path() -> Path:
+    """The connector config: ``$DESKAPP_CONFIG``, else ``./deskapp.toml``, else the user config
+    directory's, else ``./deskapp.toml`` (missing: ``deskapp config check`` says so)."""
+    return find_config_file("deskapp.toml", "DESKAPP_CONFIG") or Path("deskapp.toml")
+
+
+def find_rules_file(explicit: str | None = None) -> Path | None:
+    """The warehouse rules file (``--rules``, ``$DESKAPP_RULES``, ``deskapp.rules.toml``: see
+    :func:`find_config_file`); None: the built-in defaults, kept until a named file appears."""
+    return find_config_file("deskapp.rules.toml", "DESKAPP_RULES", explicit)
 
 
 def find_escalation_file(explicit: str | None = None) -> Path | None:
-    """The escalation file: ``--escalation``, else ``$DESKAPP_ESCALATION``, else
-    ``./deskapp.escalation.toml``, else the user config directory's ``deskapp.escalation.toml``,
-    else None (no escalation). A named file is returned even if it does not exist: whoever opens
-    it then says it is missing."""
-    named = explicit or os.environ.get("DESKAPP_ESCALATION")
-    if named:
-        return Path(named).expanduser()
-    here = Path("deskapp.escalation.toml")
-    if here.is_file():
-        return here
-    from platformdirs import user_config_dir
-
-    user = Path(user_config_dir("deskapp", appauthor=False)) / "deskapp.escalation.toml"
-    return user if user.is_file() else None
+    """The escalation file (``--escalation``, ``$DESKAPP_ESCALATION``, ``deskapp.escalation.toml``:
+    see :func:`find_config_file`); None: no escalation."""
+    return find_config_file("deskapp.escalation.toml", "DESKAPP_ESCALATION", explicit)

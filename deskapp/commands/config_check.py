@@ -14,12 +14,11 @@ how many levels and robots it sets up.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from db.sanitize import clean_text
-from deskapp.settings import Settings
+from deskapp.settings import Settings, default_config_path
 
 _WORDS = {
     "zh": {"ok": "配置无误", "summary": "{channels} 个渠道，{shops} 个店铺{tracking}（{path}）",
@@ -45,20 +44,6 @@ def words(key: str, **values: object) -> str:
 
     table = _WORDS.get(language(), _WORDS["zh"])
     return table[key].format(**values)
-
-
-def default_config_path() -> Path:
-    """``$DESKAPP_CONFIG``, else ``./deskapp.toml``, else the user config directory's deskapp.toml."""
-    env = os.environ.get("DESKAPP_CONFIG")
-    if env:
-        return Path(env)
-    here = Path("deskapp.toml")
-    if here.exists():
-        return here
-    from platformdirs import user_config_dir
-
-    user = Path(user_config_dir("deskapp", appauthor=False)) / "deskapp.toml"
-    return user if user.exists() else here
 
 
 async def run_config_check(args: argparse.Namespace, settings: Settings) -> int:  # noqa: ARG001

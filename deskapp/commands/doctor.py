@@ -523,8 +523,7 @@ def format_line(check: Check) -> str:
 async def run_doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Print the checks; exit 0 when none failed, else 1."""
     from connectors.config import read
-    from deskapp.commands.config_check import default_config_path
-    from deskapp.settings import choose_db
+    from deskapp.settings import choose_db, default_config_path
     from widgets.i18n import tr
 
     config_path = Path(args.config) if getattr(args, "config", None) else default_config_path()

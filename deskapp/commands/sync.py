@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from db.sanitize import clean_text
-from deskapp.commands.config_check import default_config_path
-from deskapp.settings import Settings, shown_db
+from deskapp.settings import Settings, default_config_path, shown_db
 
 log = logging.getLogger("deskapp.sync")
 
@@ -53,9 +52,9 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
 
     from connectors.config import ConfigError, load
     from connectors.wiring import build_workers, run_workers
+    from db.store import Store
     from deskapp.services.checker import Checker
     from deskapp.services.livesync import CHECK_INTERVAL_S
-    from db.store import Store
     from deskapp.settings import choose_db, same_db
     from widgets.i18n import language
 
@@ -128,9 +127,9 @@ async def run_sync(args: argparse.Namespace, settings: Settings) -> int:
 async def _once(store, workers, reconcile_days: float | None = None) -> int:  # noqa: ANN001
     """Every shop once, side by side (a shop waiting out a platform's retry hint holds up no other);
     then the lease goes back at once rather than make the next run wait for it to expire."""
-    from deskapp.services.checker import Checker
     from connectors.sync import LEASE_NAME, PROCESS_HOLDER
     from db.ingest import lease_release
+    from deskapp.services.checker import Checker
 
     try:
         since = timedelta(days=reconcile_days) if reconcile_days else None

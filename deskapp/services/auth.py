@@ -44,6 +44,7 @@ from db.roles import (
 )
 from db.sanitize import clean_text
 from db.views import Actor
+from deskapp.settings import default_config_path
 
 if TYPE_CHECKING:
     from db.lazy import LazyStore
@@ -513,21 +514,6 @@ class PolicyError(ValueError):
         return self.zh if lang == "zh" else self.en
 
 
-def _config_path() -> Path:
-    """``$DESKAPP_CONFIG``, else ``./deskapp.toml``, else the user config directory's — the file the
-    sync reads (``deskapp.commands.config_check.default_config_path``)."""
-    env = os.environ.get("DESKAPP_CONFIG")
-    if env:
-        return Path(env)
-    here = Path("deskapp.toml")
-    if here.exists():
-        return here
-    from platformdirs import user_config_dir
-
-    user = Path(user_config_dir("deskapp", appauthor=False)) / "deskapp.toml"
-    return user if user.exists() else here
-
-
 def load_policy(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> SecurityPolicy:
     """The policy: defaults, over them the ``[security]`` table of ``path`` (default: the
     deskapp.toml the sync reads, if any), over that ``DESKAPP_<SETTING>`` environment variables.
@@ -536,7 +522,7 @@ def load_policy(path: str | Path | None = None, environ: Mapping[str, str] | Non
     """
     environ = os.environ if environ is None else environ
     values: dict[str, int] = {}
-    file = Path(path) if path is not None else _config_path()
+    file = Path(path) if path is not None else default_config_path()
     if file.is_file():
         try:
             data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))

@@ -474,7 +474,7 @@ def config_for_app(explicit: str | Path | None) -> LiveSync:
     else off. (An explicit path that does not exist is a config problem, shown as such.)"""
     if explicit:
         return LiveSync.from_config(explicit)
-    from deskapp.commands.config_check import default_config_path
+    from deskapp.settings import default_config_path
 
     path = default_config_path()
     return LiveSync.from_config(path) if path.is_file() else LiveSync.off()
