@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from db import search
-from db.privacy import mask_address, mask_name, mask_phone, mask_text
+from db.privacy import mask_order
 from db.queue import _param_time
 from db.reads import Query, utc
 
@@ -144,12 +144,13 @@ def chunk(q: Query, where: ExportFilter, sqlite: bool, *, after: int = 0, ids: S
 def _row(row: tuple, lines: Sequence, parcels: Sequence, reveal: bool) -> ExportRow:
     (oid, no, channel, shop, status, after_sale, created, paid, total, paid_fen, post_fee, discount, name, phone,
      province, city, district, detail, note, memo, hold, tags) = row
-    name, phone, detail = name or "", phone or "", detail or ""
-    note, memo, hold = note or "", memo or "", hold or ""
+    person = {"receiver_name": name or "", "receiver_phone": phone or "", "province": province, "city": city,
+              "district": district, "address_detail": detail or "", "buyer_note": note or "",
+              "seller_memo": memo or "", "hold_reason": hold or ""}
     if not reveal:
-        name, phone = mask_name(name), mask_phone(phone)
-        detail = mask_address(province, city, district, detail)
-        note, memo, hold = mask_text(note), mask_text(memo), mask_text(hold)
+        mask_order(person)
+    name, phone, detail = person["receiver_name"], person["receiver_phone"], person["address_detail"]
+    note, memo, hold = person["buyer_note"], person["seller_memo"], person["hold_reason"]
     if isinstance(tags, str):
         tags = json.loads(tags)
     return ExportRow(

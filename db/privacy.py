@@ -36,6 +36,7 @@ __all__ = [
     "mask_address_line",
     "mask_payload",
     "mask_name",
+    "mask_order",
     "mask_phone",
     "mask_text",
 ]
@@ -299,6 +300,26 @@ def mask_text(text: str | None) -> str:
         return text
     out.append(text[last:])
     return "".join(out)
+
+
+#: An order's texts that may quote a phone or ID number (masked with the phone).
+_ORDER_TEXTS = ("buyer_note", "seller_memo", "hold_reason")
+
+
+def mask_order(values: dict, reveal: Collection[str] = ()) -> None:
+    """Mask an order's receiver columns in place (``receiver_name``, ``receiver_phone``,
+    ``address_detail`` beside ``province`` / ``city`` / ``district``, and the notes, memo and hold
+    reason that may quote numbers), but for the fields in ``reveal`` (:data:`FIELDS`)."""
+    if "name" not in reveal:
+        values["receiver_name"] = mask_name(values["receiver_name"])
+    if "phone" not in reveal:
+        values["receiver_phone"] = mask_phone(values["receiver_phone"])
+        for name in _ORDER_TEXTS:
+            if values[name]:
+                values[name] = mask_text(values[name])
+    if "address" not in reveal:
+        values["address_detail"] = mask_address(values["province"], values["city"], values["district"],
+                                                values["address_detail"])
 
 
 #: Keys of a channel's raw payload that hold a receiver's phone, address or name (any platform's

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from db import search
 from db.codes import RETURN_STATES, ActorKind
-from db.privacy import mask_address, mask_address_line, mask_name, mask_phone, mask_text
+from db.privacy import mask_address_line, mask_name, mask_order, mask_phone, mask_text
 from db.views import (
     CustomerView,
     LineView,
@@ -126,7 +126,7 @@ def order_card(q: Query, order_id: int, now: datetime, reveal: frozenset[str] = 
     if not rows:
         return None
     row = dict(zip(_CARD_COLUMNS, rows[0], strict=True))
-    _mask_row(row, reveal)
+    mask_order(row, reveal)
     for name in ("created_at", "paid_at", "ship_by"):
         row[name] = utc(row[name])
     tags = row.pop("tags")
@@ -156,19 +156,6 @@ def order_card(q: Query, order_id: int, now: datetime, reveal: frozenset[str] = 
         others = q(_CUSTOMER_ORDERS, {"customer_id": customer_id})
         customer = _customer_view(order_id, customer_id, customer_match, name, others, now)
     return OrderCard(**row, lines=lines, parcels=parcels, timeline=timeline, customer=customer)
-
-
-def _mask_row(row: dict, reveal: frozenset[str]) -> None:
-    """Mask the card's own columns in place, but for the fields in ``reveal``."""
-    if "name" not in reveal:
-        row["receiver_name"] = mask_name(row["receiver_name"])
-    if "phone" not in reveal:
-        row["receiver_phone"] = mask_phone(row["receiver_phone"])
-        for name in ("buyer_note", "seller_memo", "hold_reason"):
-            if row[name]:
-                row[name] = mask_text(row[name])
-    if "address" not in reveal:
-        row["address_detail"] = mask_address(row["province"], row["city"], row["district"], row["address_detail"])
 
 
 def _timeline_item(at: datetime | None, actor_kind: str, actor_id: str, actor_name: str, kind: str,
