@@ -47,7 +47,7 @@ _CARD_COLUMNS = (
     "raw_after_sale", "hold_reason", "total_fen", "paid_fen", "post_fee_fen", "discount_fen", "created_at",
     "paid_at", "ship_by", "priority", "tags", "presale", "buyer_note", "seller_memo", "receiver_name",
     "receiver_phone", "phone_kind", "province", "city", "district", "address_detail", "customer_id",
-    "customer_match", "priority_why",
+    "customer_match", "priority_why", "check_codes",
 )
 _CARD = (
     "SELECT " + ", ".join("s.name" if c == "shop_name" else f"o.{c}" for c in _CARD_COLUMNS)
@@ -131,6 +131,8 @@ def order_card(q: Query, order_id: int, now: datetime, reveal: frozenset[str] = 
         row[name] = utc(row[name])
     tags = row.pop("tags")
     row["tags"] = tuple(json.loads(tags) if isinstance(tags, str) else tags or ())
+    codes = row.pop("check_codes")
+    row["check_codes"] = tuple(json.loads(codes) if isinstance(codes, str) else codes or ())
     row["presale"] = bool(row["presale"])
     customer_id, customer_match = row.pop("customer_id"), row.pop("customer_match")
     params = {"id": order_id}

@@ -153,6 +153,7 @@ class OrderCard:
     customer: CustomerView | None = None
     extra: dict = field(default_factory=dict)
     priority_why: str | None = None  # the rule (and rules-file version) that set the priority
+    check_codes: tuple[str, ...] = ()  # the problems the order checks last found (address_conflict …)
 
     def to_json(self) -> dict:
         """A JSON-ready dict (times as ISO strings) for ``deskapp show --json``."""

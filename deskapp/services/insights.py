@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from db.codes import UNSHIPPED, AfterSale
+from db.privacy import MASK
 from db.views import OrderCard, ParcelView
 from widgets.format import aftersale_label, carrier_label, duration, full_time, short_time
 from widgets.i18n import tr
@@ -90,9 +91,15 @@ def replies(card: OrderCard, now: datetime) -> list[str]:
     found: list[str] = []
     codes = {a.code for a in alerts(card, now)}
     road = [p for p in card.parcels if p.waybill_no and p.state in ("shipped", "in_transit", "delivered")]
-    if "hold" in codes and "地址" in (card.hold_reason or ""):  # an address hold: ask the buyer
-        address = " ".join(x for x in (card.province, card.city, card.district, card.address_detail) if x)
-        found.append(tr("reply.hold", address=address))
+    address_hold = any(c.startswith("address_") for c in card.check_codes) or "地址" in (card.hold_reason or "")
+    if "hold" in codes and address_hold:  # an address hold (the checks', or a person's): ask the buyer
+        detail = card.address_detail
+        if MASK in detail:  # shown masked: a reply must not read "****" to the buyer — ask for the street
+            place = " ".join(x for x in (card.province, card.city, card.district, detail.split(MASK)[0].strip()) if x)
+            found.append(tr("reply.hold_street", place=place))
+        else:
+            address = " ".join(x for x in (card.province, card.city, card.district, detail) if x)
+            found.append(tr("reply.hold", address=address))
     if card.after_sale in _OPEN_AFTERSALE:
         found.append(tr("reply.aftersale", state=aftersale_label(card.after_sale)))
     if "stale_tracking" in codes:

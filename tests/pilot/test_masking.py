@@ -124,3 +124,21 @@ async def test_no_screen_shows_a_customers_full_name_phone_or_street(demo_db: Pa
     for where, text in seen.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret} shown on {where}"
+
+
+async def test_the_suggested_reply_to_an_address_hold_never_reads_out_a_mask(demo_db: Path) -> None:
+    from db.privacy import FIELDS, MASK
+    from deskapp.services.insights import replies
+    from tests.heldorders import add_held_orders
+
+    order_id = (await add_held_orders(demo_db))["T-CONFLICT-1"]  # 宁波市 with 西湖区: held for the address
+    store = await Store.open(demo_db)
+    try:
+        masked = await store.order_card(order_id, now=CHECKED)
+        whole = await store.order_card(order_id, now=CHECKED, reveal=FIELDS)
+    finally:
+        await store.close()
+    asked = replies(masked, CHECKED)[0]
+    assert MASK not in asked and "文三路" not in asked
+    assert "浙江省 宁波市 西湖区" in asked and "街道和门牌号" in asked  # what the agent can say, and what to ask
+    assert "浙江省 宁波市 西湖区 文三路100号" in replies(whole, CHECKED)[0]  # revealed: the address to confirm
